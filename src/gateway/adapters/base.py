@@ -1,0 +1,254 @@
+"""The contract between the core and every payment provider.
+
+Adapters translate, the core decides: an adapter builds the provider's requests and parses its answers into
+the types below. It never touches the database or the payment state machine, and it maps every provider
+failure to ProviderTechnicalError (retryable; the payment is never failed on a guess) or
+ProviderDeclinedError (a real refusal carrying the provider's code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+from pydantic import BaseModel
+
+from gateway.clock import Clock
+from gateway.domain import PaymentMethod
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    methods: frozenset[PaymentMethod]
+    currencies: frozenset[str]
+    min_amount: int
+    max_amount: int
+    refunds: bool
+    partial_refunds: bool
+    # A bank transfer may bring less (the payment stays open) or more (the surplus is kept) than asked;
+    # a card or wallet charge must bring exactly the amount.
+    accepts_partial_funds: bool = False
+    # Starting a payment makes no network call (a QR or a signed URL): the core then confirms in the same
+    # database transaction that creates the payment.
+    offline_start: bool = False
+    status_query: bool = False
+
+
+@dataclass(frozen=True)
+class ProviderCredentials:
+    """Where and as whom to talk to a provider: a merchant's live account or the shared sandbox."""
+
+    livemode: bool
+    merchant_id: str | None
+    settings: Mapping[str, str]
+    secrets: Mapping[str, str]
+    base_url: str
+
+
+@dataclass(frozen=True)
+class ProviderContext:
+    credentials: ProviderCredentials
+    http: httpx.AsyncClient
+    notification_url: str
+    clock: Clock
+
+
+class ProviderStatus(StrEnum):
+    requires_action = "requires_action"
+    processing = "processing"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+@dataclass(frozen=True)
+class StartPayment:
+    """What a provider needs to start collecting. `payment_id` is the idempotency anchor: starting the
+    same payment twice (a retry after a crash) must not create two charges at the provider."""
+
+    payment_id: str
+    amount: int
+    currency: str
+    reference: str
+    description: str | None
+    customer: Mapping[str, str] | None
+    return_url: str | None
+    expires_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StartResult:
+    status: ProviderStatus
+    provider_reference: str | None
+    next_action: dict[str, Any] | None = None
+    provider_data: Mapping[str, Any] = field(default_factory=dict)
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
+class StartRefund:
+    refund_id: str
+    payment_id: str
+    amount: int
+    currency: str
+    payment_amount_received: int
+    payment_provider_reference: str | None
+    payment_provider_data: Mapping[str, Any]
+    payer: Mapping[str, str]
+    reason: str | None
+
+
+class RefundOutcome(StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    status: RefundOutcome
+    provider_reference: str | None
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentLookup:
+    payment_id: str
+    provider_reference: str | None
+    provider_data: Mapping[str, Any]
+    amount: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    status: ProviderStatus
+    amount_received: int
+    provider_transaction_id: str | None
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """A provider's callback as it arrived, before anything trusts it."""
+
+    method: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+
+
+@dataclass(frozen=True)
+class FundsReceived:
+    """The provider confirms money arrived for the payment(s) its references name."""
+
+    provider_transaction_id: str
+    payment_references: Sequence[str]
+    amount: int
+    currency: str
+    account_key: str | None = None
+    payer: Mapping[str, str] = field(default_factory=dict)
+    content: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentDeclined:
+    provider_transaction_id: str
+    payment_references: Sequence[str]
+    failure_code: str
+    failure_message: str
+
+
+@dataclass(frozen=True)
+class RefundSettled:
+    refund_id: str
+    provider_reference: str | None
+    succeeded: bool
+    failure_code: str | None = None
+    failure_message: str | None = None
+
+
+ProviderEvent = FundsReceived | PaymentDeclined | RefundSettled
+
+
+class NotificationOutcome(StrEnum):
+    applied = "applied"
+    duplicate = "duplicate"
+    unmatched = "unmatched"
+    amount_mismatch = "amount_mismatch"
+    rejected = "rejected"
+    error = "error"
+
+
+@dataclass(frozen=True)
+class OutboundResponse:
+    status_code: int
+    body: bytes
+    media_type: str = "application/json"
+
+
+class ProviderError(Exception):
+    pass
+
+
+class ProviderTechnicalError(ProviderError):
+    """Timeouts, connection failures, 5xx: the outcome is unknown unless `certainly_not_created`."""
+
+    def __init__(self, message: str, *, certainly_not_created: bool = False) -> None:
+        super().__init__(message)
+        self.certainly_not_created = certainly_not_created
+
+
+class ProviderDeclinedError(ProviderError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class NotificationRejected(Exception):
+    """A callback that cannot be trusted (bad signature, stale timestamp, malformed body)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@runtime_checkable
+class PaymentAdapter(Protocol):
+    name: str
+    capabilities: Capabilities
+    # The live credentials a merchant stores with PUT /v1/merchants/{id}/providers/{name}; fields typed
+    # SecretStr are encrypted at rest and never returned.
+    credentials_model: type[BaseModel]
+
+    def account_key(self, settings: Mapping[str, str]) -> str | None:
+        """The identifier the provider's notifications carry for this account (routes them to a merchant)."""
+        ...
+
+    async def start_payment(self, ctx: ProviderContext, payment: StartPayment) -> StartResult: ...
+
+    async def refund(self, ctx: ProviderContext, refund: StartRefund) -> RefundResult: ...
+
+    async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult: ...
+
+    def notification_account(self, request: InboundRequest) -> str | None:
+        """Which account's credentials should verify this callback (read before it is trusted)."""
+        ...
+
+    def verify_notification(
+        self, request: InboundRequest, credentials: ProviderCredentials, now: datetime
+    ) -> Sequence[ProviderEvent]:
+        """Check the provider's signature and parse; raise NotificationRejected if it cannot be trusted."""
+        ...
+
+    def acknowledge(self, outcome: NotificationOutcome) -> OutboundResponse:
+        """The answer the provider expects for this outcome (it retries on anything else)."""
+        ...

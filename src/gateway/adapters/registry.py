@@ -1,0 +1,58 @@
+"""Finds adapters: the built-in ones plus any installed package exposing the `gateway.adapters` entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+
+import structlog
+
+from gateway.adapters.base import PaymentAdapter
+from gateway.domain import PaymentMethod
+
+log = structlog.get_logger("gateway.adapters")
+
+ENTRY_POINT_GROUP = "gateway.adapters"
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+class AdapterRegistry:
+    def __init__(self, adapters: Iterable[PaymentAdapter]) -> None:
+        self._adapters: dict[str, PaymentAdapter] = {}
+        for adapter in adapters:
+            self.register(adapter)
+
+    def register(self, adapter: PaymentAdapter) -> None:
+        if not isinstance(adapter, PaymentAdapter):
+            raise TypeError(f"{adapter!r} does not implement PaymentAdapter")
+        self._adapters[adapter.name] = adapter
+
+    def get(self, name: str) -> PaymentAdapter:
+        try:
+            return self._adapters[name]
+        except KeyError:
+            raise UnknownProvider(name) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._adapters
+
+    def names(self) -> list[str]:
+        return sorted(self._adapters)
+
+    def for_method(self, method: PaymentMethod) -> list[PaymentAdapter]:
+        return [a for a in self._adapters.values() if method in a.capabilities.methods]
+
+    @classmethod
+    def with_installed(cls, builtins: Iterable[PaymentAdapter]) -> AdapterRegistry:
+        registry = cls(builtins)
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                loaded = ep.load()
+                registry.register(loaded() if isinstance(loaded, type) else loaded)
+                log.info("adapter.loaded", entry_point=ep.name)
+            except Exception as exc:  # a broken plug-in must not stop the gateway
+                log.error("adapter.load_failed", entry_point=ep.name, error=str(exc))
+        return registry

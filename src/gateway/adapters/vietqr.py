@@ -1,0 +1,292 @@
+"""VietQR bank transfers: a dynamic NAPAS QR to show the payer, the bank's signed credit notifications to
+confirm, and the bank's transfer API to refund (PROVIDERS.md, "VietQR")."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Literal
+
+import httpx
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt, ValidationError
+
+from gateway.adapters.base import (
+    Capabilities,
+    FundsReceived,
+    InboundRequest,
+    NotificationOutcome,
+    NotificationRejected,
+    OutboundResponse,
+    PaymentDeclined,
+    PaymentLookup,
+    ProviderContext,
+    ProviderCredentials,
+    ProviderDeclinedError,
+    ProviderEvent,
+    ProviderStatus,
+    ProviderTechnicalError,
+    RefundOutcome,
+    RefundResult,
+    RefundSettled,
+    StartPayment,
+    StartRefund,
+    StartResult,
+    StatusResult,
+)
+from gateway.adapters.emvco import VietQRPayload, build_vietqr
+from gateway.clock import isoformat
+from gateway.domain import PaymentMethod
+
+TIMESTAMP_HEADER = "x-bank-timestamp"
+SIGNATURE_HEADER = "x-bank-signature"
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+# Payment codes: a fixed prefix, 12 Crockford base32 characters (60 bits) and a check character. The
+# alphabet has no I, L, O or U, so nothing a bank's OCR-happy formatting does is ambiguous.
+CODE_PREFIX = "GW"
+_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CODE_BODY = 12
+CODE_LENGTH = len(CODE_PREFIX) + _CODE_BODY + 1
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
+
+
+def _check_char(body: str) -> str:
+    total = sum((i + 1) * _CODE_ALPHABET.index(c) for i, c in enumerate(body))
+    return _CODE_ALPHABET[total % 31]
+
+
+def payment_code(payment_id: str) -> str:
+    """The short code the payer's bank copies into the transfer content.
+
+    Derived from the payment id, so starting the same payment again yields the same QR.
+    """
+    digest = int.from_bytes(hashlib.sha256(payment_id.encode()).digest()[:8], "big")
+    body = "".join(_CODE_ALPHABET[(digest >> (5 * i)) & 31] for i in range(_CODE_BODY))
+    return CODE_PREFIX + body + _check_char(body)
+
+
+def find_payment_codes(content: str) -> list[str]:
+    """Every well-formed payment code in a transfer's free text.
+
+    Banks upper- or lower-case the text, insert spaces or dots, and add prefixes such as "IBFT" or the
+    payer's name: compare on letters and digits only, and let the check character reject chance matches.
+    """
+    text = _NOT_ALNUM.sub("", content.upper())
+    found: list[str] = []
+    start = text.find(CODE_PREFIX)
+    while start != -1:
+        candidate = text[start : start + CODE_LENGTH]
+        body = candidate[len(CODE_PREFIX) : -1]
+        if (
+            len(candidate) == CODE_LENGTH
+            and all(c in _CODE_ALPHABET for c in body)
+            and _check_char(body) == candidate[-1]
+            and candidate not in found
+        ):
+            found.append(candidate)
+        start = text.find(CODE_PREFIX, start + 1)
+    return found
+
+
+def sign_bank_message(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def account_key_of(bank_bin: str, account_number: str) -> str:
+    return f"{bank_bin}:{account_number}"
+
+
+class VietQRCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bank_bin: str = Field(pattern=r"^[0-9]{6}$", description="NAPAS BIN of the merchant's bank")
+    account_number: str = Field(pattern=r"^[0-9A-Za-z]{1,19}$")
+    account_name: str = Field(min_length=1, max_length=70)
+    webhook_secret: SecretStr | None = Field(default=None, description="Key of the bank's notification HMAC")
+    api_base_url: str | None = Field(default=None, pattern=r"^https?://", description="The bank's transfer API")
+    api_key: SecretStr | None = None
+
+
+class BankNotification(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    transaction_id: str = Field(min_length=1, max_length=64)
+    bank_bin: str
+    account_number: str
+    direction: Literal["credit", "debit"]
+    amount: StrictInt = Field(gt=0)
+    currency: str = "VND"
+    content: str = ""
+    counter_bank_bin: str | None = None
+    counter_account_number: str | None = None
+    counter_account_name: str | None = None
+    transaction_time: datetime | None = None
+    # This project's extensions of the model: the refund a debit settles, and a rejected transfer.
+    request_id: str | None = None
+    status: Literal["completed", "failed"] = "completed"
+    failure_reason: str | None = None
+
+
+class VietQRAdapter:
+    name = "vietqr"
+    capabilities = Capabilities(
+        methods=frozenset({PaymentMethod.vietqr}),
+        currencies=frozenset({"VND"}),
+        min_amount=1,
+        max_amount=9_999_999_999_999,
+        refunds=True,
+        partial_refunds=True,
+        accepts_partial_funds=True,
+        offline_start=True,
+    )
+    credentials_model = VietQRCredentials
+
+    def account_key(self, settings: Mapping[str, str]) -> str | None:
+        return account_key_of(settings["bank_bin"], settings["account_number"])
+
+    async def start_payment(self, ctx: ProviderContext, payment: StartPayment) -> StartResult:
+        settings = ctx.credentials.settings
+        code = payment_code(payment.payment_id)
+        payload = build_vietqr(
+            VietQRPayload(
+                bank_bin=settings["bank_bin"],
+                account_number=settings["account_number"],
+                amount=payment.amount,
+                purpose=code,
+            )
+        )
+        return StartResult(
+            status=ProviderStatus.requires_action,
+            provider_reference=code,
+            next_action={
+                "type": "display_qr",
+                "qr_payload": payload,
+                "qr_image_url": f"/v1/payments/{payment.payment_id}/qr.png",
+                "expires_at": isoformat(payment.expires_at),
+            },
+            provider_data={
+                "account_key": account_key_of(settings["bank_bin"], settings["account_number"]),
+                "bank_bin": settings["bank_bin"],
+                "account_number": settings["account_number"],
+                "account_name": settings.get("account_name", ""),
+                "payment_code": code,
+            },
+        )
+
+    async def refund(self, ctx: ProviderContext, refund: StartRefund) -> RefundResult:
+        to_bin, to_account = refund.payer.get("bank_bin"), refund.payer.get("account_number")
+        if not to_bin or not to_account:
+            raise ProviderDeclinedError("payer_account_unknown", "The payer's account is not known")
+        api_key = ctx.credentials.secrets.get("api_key")
+        if not api_key:
+            raise ProviderDeclinedError("bank_api_not_configured", "No bank transfer API key is configured")
+        body = {
+            "request_id": refund.refund_id,
+            "to_bank_bin": to_bin,
+            "to_account_number": to_account,
+            "amount": refund.amount,
+            "content": f"Hoan tien {refund.payment_provider_reference or refund.payment_id}",
+        }
+        try:
+            response = await ctx.http.post(
+                f"{ctx.credentials.base_url}/transfers", json=body, headers={"authorization": f"Bearer {api_key}"}
+            )
+        except httpx.ConnectError as exc:
+            raise ProviderTechnicalError(f"bank unreachable: {exc}", certainly_not_created=True) from exc
+        except httpx.HTTPError as exc:
+            raise ProviderTechnicalError(f"bank call failed: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise ProviderTechnicalError(f"bank answered {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError as exc:
+            raise ProviderTechnicalError("bank answered with a body that is not JSON") from exc
+        if response.status_code >= 400:
+            raise ProviderDeclinedError(str(answer.get("error", f"http_{response.status_code}")),
+                                        str(answer.get("message", "The bank refused the transfer")))
+        status = RefundOutcome.succeeded if answer.get("status") == "completed" else RefundOutcome.pending
+        return RefundResult(status=status, provider_reference=str(answer.get("transfer_id") or "") or None)
+
+    async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult:
+        raise ProviderDeclinedError("status_query_not_supported", "Bank transfers are confirmed by notification")
+
+    def notification_account(self, request: InboundRequest) -> str | None:
+        try:
+            data = orjson.loads(request.body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        bank_bin, account = data.get("bank_bin"), data.get("account_number")
+        if not isinstance(bank_bin, str) or not isinstance(account, str):
+            return None
+        return account_key_of(bank_bin, account)
+
+    def verify_notification(
+        self, request: InboundRequest, credentials: ProviderCredentials, now: datetime
+    ) -> Sequence[ProviderEvent]:
+        secret = credentials.secrets.get("webhook_secret")
+        if not secret:
+            raise NotificationRejected("no webhook secret configured for this account")
+        timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not timestamp.isdigit() or not signature:
+            raise NotificationRejected("missing signature headers")
+        expected = sign_bank_message(secret, timestamp, request.body)
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise NotificationRejected("invalid signature")
+        if abs(now.timestamp() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
+            raise NotificationRejected("timestamp outside tolerance")
+        try:
+            note = BankNotification.model_validate_json(request.body)
+        except ValidationError as exc:
+            raise NotificationRejected(f"malformed body: {exc.error_count()} errors") from exc
+        transaction_id = f"{note.bank_bin}:{note.transaction_id}"
+        if note.direction == "debit":
+            if not note.request_id:
+                return []  # an outgoing transfer the gateway did not ask for: not ours to settle
+            return [
+                RefundSettled(
+                    refund_id=note.request_id,
+                    provider_reference=note.transaction_id,
+                    succeeded=note.status == "completed",
+                    failure_code=None if note.status == "completed" else "transfer_failed",
+                    failure_message=note.failure_reason,
+                )
+            ]
+        references = find_payment_codes(note.content)
+        if note.status == "failed":
+            return [
+                PaymentDeclined(
+                    provider_transaction_id=transaction_id,
+                    payment_references=references,
+                    failure_code="transfer_failed",
+                    failure_message=note.failure_reason or "The payer's transfer was rejected",
+                )
+            ]
+        return [
+            FundsReceived(
+                provider_transaction_id=transaction_id,
+                payment_references=references,
+                amount=note.amount,
+                currency=note.currency,
+                account_key=account_key_of(note.bank_bin, note.account_number),
+                payer={
+                    "bank_bin": note.counter_bank_bin or "",
+                    "account_number": note.counter_account_number or "",
+                    "account_name": note.counter_account_name or "",
+                },
+                content=note.content,
+            )
+        ]
+
+    def acknowledge(self, outcome: NotificationOutcome) -> OutboundResponse:
+        if outcome is NotificationOutcome.rejected:
+            return OutboundResponse(401, b'{"success":false,"error":"invalid_signature"}')
+        if outcome is NotificationOutcome.error:
+            return OutboundResponse(500, b'{"success":false,"error":"retry_later"}')
+        return OutboundResponse(200, b'{"success":true}')

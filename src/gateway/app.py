@@ -1,0 +1,136 @@
+"""create_app(settings): routers, middleware, error handlers — nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from pydantic import SecretStr
+
+from gateway import __version__
+from gateway.adapters.registry import AdapterRegistry
+from gateway.adapters.vietqr import VietQRAdapter
+from gateway.clock import Clock, IdGenerator, SystemClock
+from gateway.crypto import SecretBox
+from gateway.db import Database, create_engine
+from gateway.errors import install_error_handlers
+from gateway.events.api import router as events_router
+from gateway.ledger.api import router as ledger_router
+from gateway.merchants.api import router as merchants_router
+from gateway.middleware import RequestContextMiddleware
+from gateway.notifications.api import router as notifications_router
+from gateway.observability import Metrics
+from gateway.ops.api import router as ops_router
+from gateway.payments.api import router as payments_router
+from gateway.refunds.api import router as refunds_router
+from gateway.runtime import Runtime
+from gateway.sandbox.api import router as test_helpers_router
+from gateway.sandbox.app import create_sandbox_app
+from gateway.settings import Settings
+from gateway.workers import run_periodically
+
+DESCRIPTION = """
+One API for every way a citizen pays a public service in Vietnam: VietQR bank transfers today; cards,
+e-wallets, telco mobile money and the national public-service payment platform through the same routes.
+
+* Amounts are integers in the currency's minor unit (VND has none: `150000` is 150,000 đồng).
+* Every POST takes an `Idempotency-Key`; `POST /v1/payments` and `POST /v1/refunds` require one.
+* Errors are RFC 9457 problem documents with a stable `code`.
+* Lists are newest first and page with `starting_after` (keyset: every page costs the same).
+* Where the contract is silent the gateway does what Stripe's API does: e.g. malformed JSON is a
+  400 `malformed_json`, a refusal after a request was accepted is stored and replayed under its key, and
+  funds arriving for an expired or canceled payment make it succeed with `late: true` on its event even
+  when they fall short (so the money stays refundable).
+"""
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    clock = clock or SystemClock()
+    secret_box = SecretBox(settings.master_secret)
+    if settings.admin_token is None and settings.is_development:
+        # Development works out of the box: a stable admin token derived from the local secret.
+        settings.admin_token = SecretStr("adm_" + secret_box.derive_token("development-admin-token", 32))
+    timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=5.0)
+    return Runtime(
+        settings=settings,
+        db=Database(create_engine(settings.database_url, pool_size=settings.db_pool_size)),
+        clock=clock,
+        ids=IdGenerator(clock),
+        registry=AdapterRegistry.with_installed([VietQRAdapter()]),
+        secret_box=secret_box,
+        metrics=Metrics(),
+        provider_http=httpx.AsyncClient(timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}),
+    )
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None, background: bool | None = None) -> FastAPI:
+    settings = settings or Settings()
+    rt = build_runtime(settings, clock)
+    run_background = settings.is_development if background is None else background
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_periodically(rt, stop)) if run_background else None
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+            await rt.provider_http.aclose()
+            sandbox_http = getattr(_app.state, "sandbox_http", None)
+            if sandbox_http is not None:
+                await sandbox_http.aclose()
+            await rt.db.dispose()
+
+    app = FastAPIOffline(
+        title="Public services payment gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    for router in (
+        payments_router,
+        refunds_router,
+        events_router,
+        ledger_router,
+        merchants_router,
+        notifications_router,
+        test_helpers_router,
+        ops_router,
+    ):
+        app.include_router(router)
+    if settings.sandbox:
+        _attach_sandbox(app, rt)
+    app.add_middleware(RequestContextMiddleware, metrics=rt.metrics, access_log=settings.access_log)
+    return app
+
+
+def _attach_sandbox(app: FastAPI, rt: Runtime) -> None:
+    """Test mode talks to the simulators over HTTP. Unless a separate sandbox is configured, they are mounted
+    here at /sandbox and reached in-process: calls to the gateway's public URL (the simulators, and their
+    callbacks to the gateway) never leave the process, yet go through the full HTTP stack."""
+    if rt.settings.sandbox_url:
+        rt.sandbox_base_url = rt.settings.sandbox_url.rstrip("/")
+        return
+    public = rt.settings.public_url.rstrip("/")
+    in_process = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=public, timeout=rt.provider_http.timeout
+    )
+    rt.provider_http = httpx.AsyncClient(
+        timeout=rt.provider_http.timeout,
+        headers=rt.provider_http.headers,
+        mounts={public: httpx.ASGITransport(app=app)},
+    )
+    sandbox = create_sandbox_app(rt.secret_box, public, in_process, rt.clock)
+    app.mount("/sandbox", sandbox)
+    app.state.sandbox = sandbox
+    app.state.sandbox_http = in_process
+    rt.sandbox_base_url = f"{public}/sandbox"

@@ -1,0 +1,75 @@
+"""Who is calling: a merchant's API key (test or live) or the operator's admin token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from gateway.auth_types import MerchantScope
+from gateway.crypto import constant_time_equals, hash_api_key
+from gateway.errors import Forbidden, TestModeDisabled, Unauthenticated
+from gateway.merchants.models import ApiKey
+from gateway.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="A merchant key (sk_test_… / sk_live_…) or the admin token")
+
+
+@dataclass(frozen=True)
+class Admin:
+    pass
+
+
+Principal = MerchantScope | Admin
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def authenticate(
+    rt: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthenticated("Send Authorization: Bearer <API key>.", headers={"WWW-Authenticate": "Bearer"})
+    token = credentials.credentials
+    admin = rt.settings.admin_token
+    if admin is not None and constant_time_equals(token, admin.get_secret_value()):
+        return Admin()
+    if token.startswith(("sk_test_", "sk_live_")):
+        async with rt.db.transaction() as session:
+            row = (
+                await session.execute(
+                    select(ApiKey.id, ApiKey.merchant_id, ApiKey.livemode).where(
+                        ApiKey.secret_hash == hash_api_key(token), ApiKey.revoked_at.is_(None)
+                    )
+                )
+            ).first()
+        if row is not None:
+            return MerchantScope(merchant_id=row.merchant_id, livemode=row.livemode, key_id=row.id)
+    raise Unauthenticated("The API key is not valid or was revoked.", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def require_merchant(rt: RuntimeDep, principal: Annotated[Principal, Depends(authenticate)]) -> MerchantScope:
+    if isinstance(principal, Admin):
+        raise Forbidden("The admin token is accepted only on /v1/merchants; use a merchant API key.")
+    if not principal.livemode and not rt.settings.sandbox:
+        raise TestModeDisabled("Test mode is disabled on this gateway (GATEWAY_SANDBOX=false).")
+    return principal
+
+
+async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Admin:
+    if not isinstance(principal, Admin):
+        raise Forbidden("This route needs the operator's admin token.")
+    return principal
+
+
+MerchantDep = Annotated[MerchantScope, Depends(require_merchant)]
+AdminDep = Annotated[Admin, Depends(require_admin)]

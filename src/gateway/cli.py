@@ -1,0 +1,211 @@
+"""The `gateway` command: serve, worker, migrate, merchant, ledger, sandbox, demo-key, openapi."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from gateway.domain import MerchantCategory
+from gateway.settings import Settings
+
+app = typer.Typer(help="Payment gateway for public services.", no_args_is_help=True)
+merchant_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Inspect the ledger.", no_args_is_help=True)
+app.add_typer(merchant_app, name="merchant")
+app.add_typer(ledger_app, name="ledger")
+
+
+def _settings() -> Settings:
+    from gateway.observability import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from gateway.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every database migration (run once per deploy, before `serve`)."""
+    _migrate(_settings())
+    typer.echo("database migrated")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Run the API. In development it also migrates, creates the demo merchant and runs the background loops."""
+    settings = _settings()
+    if settings.is_development:
+        _migrate(settings)
+        key, admin = asyncio.run(_prepare_development(settings))
+        typer.echo(
+            f"\n  Payment gateway (development) on http://{host}:{port}  docs: http://{host}:{port}/docs\n"
+            f"  demo merchant test key: {key}\n  admin token:            {admin}\n",
+            err=True,
+        )
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+async def _prepare_development(settings: Settings) -> tuple[str, str]:
+    from gateway.app import build_runtime
+    from gateway.merchants.service import ensure_demo_merchant
+
+    rt = build_runtime(settings)
+    try:
+        key = await ensure_demo_merchant(rt)
+    finally:
+        await rt.db.dispose()
+        await rt.provider_http.aclose()
+    assert settings.admin_token is not None
+    return key, settings.admin_token.get_secret_value()
+
+
+@app.command("demo-key")
+def demo_key() -> None:
+    """Print the demo merchant's test key (development profile)."""
+    from gateway.crypto import SecretBox
+    from gateway.merchants.service import demo_key_secret
+
+    typer.echo(demo_key_secret(SecretBox(Settings().master_secret)))
+
+
+@app.command()
+def worker() -> None:
+    """Run the background loops (expiry sweeper, housekeeping) until SIGTERM."""
+    settings = _settings()
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    from gateway.app import build_runtime
+    from gateway.workers import run_periodically
+
+    rt = build_runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await run_periodically(rt, stop)
+    finally:
+        await rt.db.dispose()
+        await rt.provider_http.aclose()
+
+
+@merchant_app.command("create")
+def merchant_create(
+    name: Annotated[str, typer.Option(help="Merchant's name")],
+    category: Annotated[MerchantCategory, typer.Option(help="What it collects for")] = MerchantCategory.other,
+) -> None:
+    """Create a merchant and print its first test key."""
+    settings = _settings()
+    merchant_id, secret = asyncio.run(_create_merchant(settings, name, category))
+    typer.echo(json.dumps({"id": merchant_id, "api_key": secret}))
+
+
+async def _create_merchant(settings: Settings, name: str, category: MerchantCategory) -> tuple[str, str]:
+    from gateway.app import build_runtime
+    from gateway.merchants.service import create_merchant
+
+    rt = build_runtime(settings)
+    try:
+        async with rt.db.transaction() as session:
+            merchant, _key, secret = await create_merchant(session, rt, name, category)
+        return merchant.id, secret
+    finally:
+        await rt.db.dispose()
+        await rt.provider_http.aclose()
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check that every ledger transaction balances; exit 1 on any imbalance."""
+    settings = _settings()
+    problems, count = asyncio.run(_verify(settings))
+    for p in problems:
+        typer.echo(f"UNBALANCED {p.transaction_id} {p.currency}: debits {p.debits} credits {p.credits}", err=True)
+    if problems:
+        typer.echo(f"ledger NOT balanced: {len(problems)} of {count} transactions", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"ledger balanced: {count} transactions")
+
+
+async def _verify(settings: Settings) -> tuple[list[object], int]:
+    from sqlalchemy import func, select
+
+    from gateway.db import Database, create_engine
+    from gateway.ledger.models import LedgerTransaction
+    from gateway.ledger.service import find_imbalances
+
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.transaction() as session:
+            problems = await find_imbalances(session)
+            count = (await session.execute(select(func.count(LedgerTransaction.id)))).scalar_one()
+        return list(problems), int(count)
+    finally:
+        await db.dispose()
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind")] = 8001,
+) -> None:
+    """Run the provider simulators on their own port; they notify GATEWAY_PUBLIC_URL.
+
+    Start the gateway with GATEWAY_SANDBOX_URL=http://HOST:PORT and the same GATEWAY_SECRET_KEY.
+    """
+    import httpx
+
+    from gateway.clock import SystemClock
+    from gateway.crypto import SecretBox
+    from gateway.sandbox.app import create_sandbox_app
+
+    settings = _settings()
+    sandbox_app = create_sandbox_app(
+        SecretBox(settings.master_secret), settings.public_url, httpx.AsyncClient(timeout=10), SystemClock()
+    )
+    uvicorn.run(sandbox_app, host=host, port=port, access_log=False, log_config=None)
+
+
+@app.command()
+def openapi(output: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
+    """Print (or write) the OpenAPI document the app serves."""
+    from gateway.app import create_app
+
+    document = json.dumps(create_app(Settings(database_url="sqlite+aiosqlite:///:memory:",
+                                              secret_key="x" * 32)).openapi(), indent=2) + "\n"  # type: ignore[arg-type]
+    if output is None:
+        sys.stdout.write(document)
+    else:
+        output.write_text(document)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,180 @@
+"""Engine, sessions and column types. Only the request or worker boundary commits; services flush."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, Table, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real BIGINT.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both engines (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def create_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if database_url.startswith("sqlite"):
+        engine = create_async_engine(database_url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        database_url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=10,
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # pysqlite's own transaction handling defers BEGIN and upgrades read locks to write locks mid-way,
+    # which deadlocks concurrent writers. Take the write lock up front instead: SQLite then serialises
+    # writers the way row locks serialise them on PostgreSQL.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends normally, rolls back on any exception."""
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def insert_ignoring_conflict(
+    session: AsyncSession, table: Table, values: Mapping[str, Any], conflict_columns: list[str]
+) -> bool:
+    """INSERT that does nothing when the unique key already exists; True when a row was written.
+
+    This is how a repeated notification or a retried posting becomes a no-op without an exception
+    that would poison the surrounding transaction.
+    """
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+class UnitOfWork:
+    """A request's database work, which may be split around a network call to a provider.
+
+    Most requests are one transaction. A request that must call a provider over the network first commits
+    what it has (`checkpoint`), talks to the provider holding no transaction and no lock, then continues in
+    a new transaction (`resume`). Hooks registered with `on_checkpoint` record the recovery point (the
+    idempotency key) inside the transaction being committed.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._session: AsyncSession | None = None
+        self._checkpoint_hooks: list[Callable[[AsyncSession, str], Awaitable[None]]] = []
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("no open transaction")
+        return self._session
+
+    def on_checkpoint(self, hook: Callable[[AsyncSession, str], Awaitable[None]]) -> None:
+        self._checkpoint_hooks.append(hook)
+
+    async def begin(self) -> AsyncSession:
+        self._session = self._db.sessionmaker()
+        await self._session.begin()
+        return self._session
+
+    async def commit(self) -> None:
+        session, self._session = self.session, None
+        try:
+            await session.commit()
+        finally:
+            await session.close()
+
+    async def rollback(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            try:
+                await session.rollback()
+            finally:
+                await session.close()
+
+    async def checkpoint(self, resource_id: str) -> None:
+        for hook in self._checkpoint_hooks:
+            await hook(self.session, resource_id)
+        await self.commit()
+
+    async def resume(self) -> AsyncSession:
+        return await self.begin()
+
+    async def __aenter__(self) -> UnitOfWork:
+        await self.begin()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is None and self._session is not None:
+            await self.commit()
+        else:
+            await self.rollback()

@@ -1,0 +1,72 @@
+"""Closed sets shared by the API, the core and the adapters."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PaymentMethod(StrEnum):
+    vietqr = "vietqr"
+    card = "card"
+    ewallet = "ewallet"
+    mobile_money = "mobile_money"
+    national_platform = "national_platform"
+
+
+class PaymentStatus(StrEnum):
+    requires_confirmation = "requires_confirmation"
+    requires_action = "requires_action"
+    processing = "processing"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+    expired = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_PAYMENT_STATUSES
+
+
+TERMINAL_PAYMENT_STATUSES = frozenset(
+    {PaymentStatus.succeeded, PaymentStatus.failed, PaymentStatus.canceled, PaymentStatus.expired}
+)
+
+
+class RefundStatus(StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class EventType(StrEnum):
+    payment_requires_action = "payment.requires_action"
+    payment_processing = "payment.processing"
+    payment_partially_paid = "payment.partially_paid"
+    payment_succeeded = "payment.succeeded"
+    payment_failed = "payment.failed"
+    payment_canceled = "payment.canceled"
+    payment_expired = "payment.expired"
+    refund_created = "refund.created"
+    refund_succeeded = "refund.succeeded"
+    refund_failed = "refund.failed"
+
+
+class MerchantCategory(StrEnum):
+    hospital = "hospital"
+    electricity = "electricity"
+    water = "water"
+    school = "school"
+    government = "government"
+    other = "other"
+
+
+class KeyMode(StrEnum):
+    test = "test"
+    live = "live"
+
+
+# ISO 4217 minor-unit exponents of the currencies the gateway knows; an unknown code is a validation error,
+# a known one that no provider takes is `currency_not_supported`.
+CURRENCY_EXPONENTS: dict[str, int] = {"VND": 0, "USD": 2, "EUR": 2, "JPY": 0, "KRW": 0, "CNY": 2, "SGD": 2, "THB": 2}
+
+MAX_AMOUNT = 9_999_999_999_999

@@ -1,0 +1,175 @@
+"""Domain errors (each carries its HTTP status and stable code) and the one problem+json renderer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from gateway.observability import current_request_id
+
+log = structlog.get_logger("gateway.errors")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class GatewayError(Exception):
+    status: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+def _error(status: int, code: str, title: str) -> type[GatewayError]:
+    return type(
+        "".join(part.title() for part in code.split("_")) + "Error",
+        (GatewayError,),
+        {"status": status, "code": code, "title": title},
+    )
+
+
+class ValidationFailed(GatewayError):
+    status, code, title = 422, "validation_error", "Validation failed"
+
+    @classmethod
+    def field(cls, loc: list[str | int], msg: str) -> ValidationFailed:
+        return cls(f"{'.'.join(str(p) for p in loc[1:])}: {msg}", errors=[{"loc": loc, "msg": msg}])
+
+
+class NotFound(GatewayError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class InvalidState(GatewayError):
+    status, code, title = 409, "invalid_state", "Invalid state"
+
+
+MalformedJSON = _error(400, "malformed_json", "Malformed JSON")
+Unauthenticated = _error(401, "unauthenticated", "Unauthenticated")
+Forbidden = _error(403, "forbidden", "Forbidden")
+TestModeDisabled = _error(403, "test_mode_disabled", "Test mode is disabled")
+IdempotencyKeyMissing = _error(400, "idempotency_key_missing", "Idempotency-Key header required")
+IdempotencyKeyInvalid = _error(400, "idempotency_key_invalid", "Invalid Idempotency-Key header")
+IdempotencyKeyReused = _error(422, "idempotency_key_reused", "Idempotency key reused")
+IdempotencyKeyInUse = _error(409, "idempotency_key_in_use", "Idempotency key in use")
+AmountExceedsRefundable = _error(422, "amount_exceeds_refundable", "Amount exceeds refundable")
+RefundNotSupported = _error(422, "refund_not_supported", "Refund not supported")
+ProviderNotConfigured = _error(422, "provider_not_configured", "Provider not configured")
+MethodNotAvailable = _error(422, "method_not_available", "Method not available")
+CurrencyNotSupported = _error(422, "currency_not_supported", "Currency not supported")
+AmountOutOfRange = _error(422, "amount_out_of_range", "Amount outside the provider's limits")
+OutcomeNotSupported = _error(422, "outcome_not_supported", "Outcome not supported")
+ProviderUnavailable = _error(503, "provider_unavailable", "Provider unavailable")
+DatabaseUnavailable = _error(503, "database_unavailable", "Database unavailable")
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(
+        content=problem_body(status, code, title, detail, errors=errors),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def problem_body(
+    status: int, code: str, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None
+) -> bytes:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": current_request_id(),
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return orjson.dumps(body)
+
+
+def gateway_error_response(exc: GatewayError) -> Response:
+    return problem_response(
+        exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=exc.headers
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        loc = list(err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "extra_forbidden":
+            msg = "unknown field"
+        errors.append({"loc": loc, "msg": msg})
+    return errors
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> Response:
+        return gateway_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(exc)
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem_response(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.",
+                                    errors=errors)
+        fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or "body" for e in errors)
+        return problem_response(422, "validation_error", "Validation failed", f"Invalid fields: {fields}",
+                                errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return problem_response(exc.status_code, code, str(exc.detail), str(exc.detail),
+                                headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeoutError)
+    @app.exception_handler(ConnectionError)
+    async def _database_down(_request: Request, exc: Exception) -> Response:
+        log.error("database.unavailable", error=type(exc).__name__)
+        return problem_response(503, "database_unavailable", "Database unavailable",
+                                "The database is not answering; retry with the same Idempotency-Key.",
+                                headers={"Retry-After": "1"})
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated:
+            return await _database_down(request, exc)
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("request.unhandled_error", error=type(exc).__name__)
+        return problem_response(500, "internal_error", "Internal error",
+                                "Something went wrong on our side; it was logged. Retrying is safe.")

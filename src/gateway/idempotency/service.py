@@ -1,0 +1,209 @@
+"""Idempotency keys kept in the database, so they hold across every process sharing it (CONTRACT §2).
+
+A request claims its key (scope + key) with an INSERT that conflicts on the unique index: a concurrent
+twin blocks on that index until the first commits, then replays its response. A request that must call a
+provider over the network commits a checkpoint first (the key names the resource created so far and stays
+locked for `idempotency_lock_seconds`); a retry after a crash or a 5xx takes the key over and resumes from
+that resource instead of creating another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import orjson
+import structlog
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.db import UnitOfWork, insert_ignoring_conflict
+from gateway.errors import (
+    GatewayError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyReused,
+    problem_body,
+)
+from gateway.idempotency.models import IdempotencyKey
+from gateway.runtime import Runtime
+
+log = structlog.get_logger("gateway.idempotency")
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    replayed: bool = False
+    problem: bool = False
+
+
+Operation = Callable[[UnitOfWork, str | None], Awaitable[StoredResponse]]
+
+
+def validate_key(key: str) -> str:
+    if not 1 <= len(key) <= 255 or not all(" " <= c <= "~" for c in key):
+        raise IdempotencyKeyInvalid("Idempotency-Key must be 1-255 printable ASCII characters.")
+    return key
+
+
+def fingerprint(body: bytes) -> str:
+    """The request body as canonical JSON: key order and white space do not make two requests differ."""
+    if not body.strip():
+        canonical = b""
+    else:
+        try:
+            canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONDecodeError:
+            canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def run_idempotent(
+    rt: Runtime, *, scope: str, key: str | None, method: str, path: str, body: bytes, operation: Operation
+) -> StoredResponse:
+    if key is None:
+        async with UnitOfWork(rt.db) as uow:
+            return await operation(uow, None)
+    digest = fingerprint(body)
+    lock_for = timedelta(seconds=rt.settings.idempotency_lock_seconds)
+    uow = UnitOfWork(rt.db)
+    session = await uow.begin()
+    try:
+        record = await _claim(session, rt, scope, key, method, path, digest, lock_for)
+        if record.response_status is not None:
+            await uow.commit()
+            assert record.response_body is not None
+            return StoredResponse(record.response_status, record.response_body.encode(), replayed=True,
+                                  problem=record.response_status >= 400)
+        record_id = record.id
+
+        async def _checkpoint(s: AsyncSession, resource_id: str) -> None:
+            await s.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.id == record_id)
+                .values(resource_id=resource_id, recovery_point="resource_created",
+                        locked_until=rt.clock.now() + lock_for)
+            )
+
+        uow.on_checkpoint(_checkpoint)
+        response = await operation(uow, record.resource_id)
+        await _complete(uow.session, record_id, response.status, response.body, rt)
+        await uow.commit()
+        return response
+    except GatewayError as exc:
+        await uow.rollback()
+        if exc.status < 500 and not isinstance(exc, IdempotencyKeyInUse | IdempotencyKeyReused):
+            # A refusal after the request was accepted is its final answer: the same key gets it again.
+            await _store_refusal(rt, scope, key, method, path, digest, exc)
+        else:
+            await _release(rt, scope, key)
+        raise
+    except BaseException:
+        await uow.rollback()
+        await _release(rt, scope, key)
+        raise
+
+
+async def _claim(
+    session: AsyncSession,
+    rt: Runtime,
+    scope: str,
+    key: str,
+    method: str,
+    path: str,
+    digest: str,
+    lock_for: timedelta,
+    *,
+    take_over: bool = False,
+) -> IdempotencyKey:
+    now = rt.clock.now()
+    inserted = await insert_ignoring_conflict(
+        session,
+        IdempotencyKey.__table__,  # type: ignore[arg-type]
+        {
+            "scope": scope,
+            "key": key,
+            "method": method,
+            "path": path,
+            "fingerprint": digest,
+            "recovery_point": "started",
+            "locked_until": now + lock_for,
+            "created_at": now,
+        },
+        ["scope", "key"],
+    )
+    record = (
+        await session.execute(
+            select(IdempotencyKey)
+            .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    if inserted:
+        return record
+    if (record.method, record.path, record.fingerprint) != (method, path, digest):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request; use a new key for a new request."
+        )
+    if record.response_status is not None:
+        return record
+    if not take_over and record.locked_until is not None and record.locked_until > now:
+        raise IdempotencyKeyInUse(
+            "A request with this Idempotency-Key is still in progress; retry shortly.", headers={"Retry-After": "1"}
+        )
+    # The earlier attempt died or failed with a 5xx: take over and resume from its recovery point.
+    record.locked_until = now + lock_for
+    log.info("idempotency.resumed", recovery_point=record.recovery_point)
+    return record
+
+
+async def _complete(session: AsyncSession, record_id: int, status: int, body: bytes, rt: Runtime) -> None:
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == record_id)
+        .values(response_status=status, response_body=body.decode(), recovery_point="finished",
+                locked_until=None, completed_at=rt.clock.now())
+    )
+
+
+async def _store_refusal(
+    rt: Runtime, scope: str, key: str, method: str, path: str, digest: str, exc: GatewayError
+) -> None:
+    body = problem_body(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors)
+    try:
+        async with rt.db.transaction() as session:
+            record = await _claim(session, rt, scope, key, method, path, digest, timedelta(0), take_over=True)
+            if record.response_status is None:
+                await _complete(session, record.id, exc.status, body, rt)
+    except GatewayError:
+        pass  # someone else owns the key now; their answer stands
+    except Exception:
+        log.exception("idempotency.store_failed")
+
+
+async def _release(rt: Runtime, scope: str, key: str) -> None:
+    """Nothing final is stored for a 5xx: unlock so the retry can run at once."""
+    try:
+        async with rt.db.transaction() as session:
+            await session.execute(
+                update(IdempotencyKey)
+                .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key,
+                       IdempotencyKey.response_status.is_(None))
+                .values(locked_until=None)
+            )
+    except Exception:
+        log.warning("idempotency.release_failed")
+
+
+async def purge_expired(rt: Runtime) -> int:
+    cutoff = rt.clock.now() - timedelta(hours=rt.settings.idempotency_retention_hours)
+    async with rt.db.transaction() as session:
+        result = await session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff, IdempotencyKey.locked_until.is_(None))
+        )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,170 @@
+"""Merchants, their API keys and their provider accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, SecretStr, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.adapters.registry import UnknownProvider
+from gateway.clock import isoformat
+from gateway.crypto import SecretBox, hash_api_key, random_token
+from gateway.domain import KeyMode, MerchantCategory
+from gateway.errors import NotFound, ValidationFailed
+from gateway.merchants.credentials import seal_secrets
+from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
+from gateway.runtime import Runtime
+
+DEMO_MERCHANT_ID = "mch_demo"
+
+
+def merchant_object(m: Merchant) -> dict[str, Any]:
+    return {"id": m.id, "object": "merchant", "name": m.name, "category": m.category,
+            "created_at": isoformat(m.created_at)}
+
+
+def new_key_object(key: ApiKey, secret: str) -> dict[str, Any]:
+    return {"id": key.id, "object": "api_key", "secret": secret,
+            "mode": (KeyMode.live if key.livemode else KeyMode.test).value, "created_at": isoformat(key.created_at)}
+
+
+async def create_merchant(
+    session: AsyncSession, rt: Runtime, name: str, category: MerchantCategory, merchant_id: str | None = None
+) -> tuple[Merchant, ApiKey, str]:
+    now = rt.clock.now()
+    merchant = Merchant(id=merchant_id or rt.ids.new("mch"), name=name, category=category.value,
+                        created_at=now, updated_at=now)
+    session.add(merchant)
+    await session.flush()
+    key, secret = await issue_api_key(session, rt, merchant.id, KeyMode.test)
+    return merchant, key, secret
+
+
+async def issue_api_key(
+    session: AsyncSession, rt: Runtime, merchant_id: str, mode: KeyMode, secret: str | None = None
+) -> tuple[ApiKey, str]:
+    secret = secret or f"sk_{mode.value}_{random_token(32)}"
+    key = ApiKey(
+        id=rt.ids.new("key"),
+        merchant_id=merchant_id,
+        livemode=mode is KeyMode.live,
+        secret_hash=hash_api_key(secret),
+        secret_hint=secret[-4:],
+        created_at=rt.clock.now(),
+    )
+    session.add(key)
+    await session.flush()
+    return key, secret
+
+
+async def get_merchant(session: AsyncSession, merchant_id: str) -> Merchant:
+    merchant = await session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound(f"No merchant {merchant_id}.")
+    return merchant
+
+
+async def list_merchants(session: AsyncSession, limit: int, starting_after: str | None) -> tuple[list[Merchant], bool]:
+    stmt = select(Merchant)
+    if starting_after is not None:
+        stmt = stmt.where(Merchant.id < starting_after)
+    rows = list((await session.execute(stmt.order_by(Merchant.id.desc()).limit(limit + 1))).scalars())
+    return rows[:limit], len(rows) > limit
+
+
+async def revoke_api_key(session: AsyncSession, rt: Runtime, merchant_id: str, key_id: str) -> ApiKey:
+    key = (
+        await session.execute(select(ApiKey).where(ApiKey.id == key_id, ApiKey.merchant_id == merchant_id))
+    ).scalar_one_or_none()
+    if key is None:
+        raise NotFound(f"No API key {key_id} for merchant {merchant_id}.")
+    if key.revoked_at is None:
+        key.revoked_at = rt.clock.now()
+    return key
+
+
+def _split_credentials(model: BaseModel) -> tuple[dict[str, str], dict[str, str]]:
+    settings: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for name, value in model:
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            secrets[name] = value.get_secret_value()
+        else:
+            settings[name] = str(value)
+    return settings, secrets
+
+
+async def put_provider_account(
+    session: AsyncSession, rt: Runtime, merchant_id: str, provider: str, body: dict[str, Any]
+) -> tuple[ProviderAccount, list[str]]:
+    """Store the merchant's live account at a provider; returns it with the names of its stored secrets."""
+    await get_merchant(session, merchant_id)
+    try:
+        adapter = rt.registry.get(provider)
+    except UnknownProvider:
+        raise NotFound(f"No provider {provider}.") from None
+    try:
+        model = adapter.credentials_model.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Invalid provider settings",
+            errors=[{"loc": ["body", *err["loc"]], "msg": err["msg"]} for err in exc.errors()],
+        ) from None
+    settings, secrets = _split_credentials(model)
+    now = rt.clock.now()
+    row = (
+        await session.execute(
+            select(ProviderAccount).where(
+                ProviderAccount.merchant_id == merchant_id,
+                ProviderAccount.provider == provider,
+                ProviderAccount.livemode.is_(True),
+            ).with_for_update()
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = ProviderAccount(id=rt.ids.new("pac"), merchant_id=merchant_id, provider=provider, livemode=True,
+                              created_at=now)
+        session.add(row)
+    row.settings = settings
+    row.secrets_encrypted = seal_secrets(rt, merchant_id, provider, secrets)
+    row.account_key = adapter.account_key(settings)
+    row.updated_at = now
+    await session.flush()
+    return row, sorted(secrets)
+
+
+def provider_account_object(row: ProviderAccount, secret_names: list[str]) -> dict[str, Any]:
+    return {
+        "object": "provider_account",
+        "merchant_id": row.merchant_id,
+        "provider": row.provider,
+        "livemode": row.livemode,
+        "settings": row.settings,
+        "secrets_set": secret_names,
+        "updated_at": isoformat(row.updated_at),
+    }
+
+
+def demo_key_secret(secret_box: SecretBox) -> str:
+    """The demo merchant's test key, derived from the master secret so every start can print it again."""
+    return "sk_test_" + secret_box.derive_token("demo-merchant-test-key", 32)
+
+
+async def ensure_demo_merchant(rt: Runtime) -> str:
+    secret = demo_key_secret(rt.secret_box)
+    async with rt.db.transaction() as session:
+        if await session.get(Merchant, DEMO_MERCHANT_ID) is None:
+            now = rt.clock.now()
+            session.add(Merchant(id=DEMO_MERCHANT_ID, name="Demo Provincial Hospital", category="hospital",
+                                 created_at=now, updated_at=now))
+            await session.flush()
+        exists = (
+            await session.execute(select(ApiKey.id).where(ApiKey.secret_hash == hash_api_key(secret)))
+        ).first()
+        if exists is None:
+            await issue_api_key(session, rt, DEMO_MERCHANT_ID, KeyMode.test, secret=secret)
+    return secret

@@ -1,0 +1,25 @@
+"""Every table, imported in one place for Alembic's autogenerate and for tests."""
+
+from gateway.db import Base
+from gateway.events.models import Event
+from gateway.idempotency.models import IdempotencyKey
+from gateway.ledger.models import LedgerEntry, LedgerTransaction
+from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
+from gateway.notifications.models import ProviderNotification, ReceivedFunds
+from gateway.payments.models import Payment
+from gateway.refunds.models import Refund
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Event",
+    "IdempotencyKey",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "Merchant",
+    "Payment",
+    "ProviderAccount",
+    "ProviderNotification",
+    "ReceivedFunds",
+    "Refund",
+]

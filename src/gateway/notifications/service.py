@@ -1,0 +1,215 @@
+"""Provider callbacks: verify with the account's own secret, apply through the one state machine, keep
+the raw callback for audit, and answer in the provider's expected format."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.adapters.base import (
+    FundsReceived,
+    InboundRequest,
+    NotificationOutcome,
+    NotificationRejected,
+    OutboundResponse,
+    PaymentAdapter,
+    PaymentDeclined,
+    ProviderCredentials,
+    ProviderEvent,
+    RefundSettled,
+)
+from gateway.adapters.registry import UnknownProvider
+from gateway.domain import PaymentStatus
+from gateway.errors import NotFound
+from gateway.merchants.credentials import notification_credentials
+from gateway.notifications.models import ProviderNotification
+from gateway.notifications.repository import record_received_funds
+from gateway.payments import repository as payments_repo
+from gateway.payments import service as payments
+from gateway.refunds import repository as refunds_repo
+from gateway.refunds import service as refunds
+from gateway.runtime import Runtime
+
+log = structlog.get_logger("gateway.notifications")
+
+Outcome = NotificationOutcome
+_AUDITED_HEADERS = ("content-type", "user-agent", "x-forwarded-for")
+
+
+async def receive_notification(rt: Runtime, provider: str, inbound: InboundRequest) -> OutboundResponse:
+    try:
+        adapter = rt.registry.get(provider)
+    except UnknownProvider:
+        raise NotFound(f"No provider {provider}.") from None
+    now = rt.clock.now()
+    detail: str | None = None
+    payment_id: str | None = None
+    refund_id: str | None = None
+    try:
+        async with rt.db.transaction() as session:
+            candidates = await notification_credentials(session, rt, adapter, adapter.notification_account(inbound))
+            verified = _verify(adapter, inbound, candidates, now)
+            if isinstance(verified, str):
+                outcome, detail = Outcome.rejected, verified
+            else:
+                events, credentials = verified
+                results = [await _apply(session, rt, adapter, credentials, event) for event in events]
+                outcome, detail, payment_id, refund_id = _summarise(results)
+            session.add(_audit_row(rt, provider, inbound, now, outcome, detail, payment_id, refund_id))
+    except Exception as exc:
+        log.exception("notification.failed", provider=provider, error=type(exc).__name__)
+        outcome, detail = Outcome.error, type(exc).__name__
+        await _store_failed(rt, provider, inbound, now, detail)
+    rt.metrics.notifications.labels(provider, outcome.value).inc()
+    log.info("notification.received", provider=provider, outcome=outcome.value, detail=detail,
+             payment_id=payment_id, refund_id=refund_id)
+    return adapter.acknowledge(outcome)
+
+
+def _verify(
+    adapter: PaymentAdapter, inbound: InboundRequest, candidates: list[ProviderCredentials], now: datetime
+) -> tuple[Sequence[ProviderEvent], ProviderCredentials] | str:
+    reason = "no account matches this notification"
+    for credentials in candidates:
+        try:
+            return adapter.verify_notification(inbound, credentials, now), credentials
+        except NotificationRejected as exc:
+            reason = exc.reason
+    return reason
+
+
+_Result = tuple[NotificationOutcome, str | None, str | None, str | None]
+
+
+def _summarise(results: list[_Result]) -> _Result:
+    if not results:
+        return Outcome.applied, "nothing to apply", None, None
+    for result in results:
+        if result[0] is not Outcome.applied:
+            return result
+    return results[0]
+
+
+async def _apply(
+    session: AsyncSession, rt: Runtime, adapter: PaymentAdapter, creds: ProviderCredentials, event: ProviderEvent
+) -> _Result:
+    if isinstance(event, FundsReceived):
+        return await _apply_funds(session, rt, adapter, creds, event)
+    if isinstance(event, PaymentDeclined):
+        payment = await payments_repo.lock_by_provider_reference(
+            session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id
+        )
+        if payment is None:
+            return Outcome.unmatched, "no matching payment", None, None
+        changed = await payments.decline_payment(session, rt, payment, event.failure_code, event.failure_message)
+        return (Outcome.applied if changed else Outcome.duplicate), None, payment.id, None
+    return await _apply_refund(session, rt, adapter, creds, event)
+
+
+async def _apply_funds(
+    session: AsyncSession, rt: Runtime, adapter: PaymentAdapter, creds: ProviderCredentials, event: FundsReceived
+) -> _Result:
+    payment = await payments_repo.lock_by_provider_reference(
+        session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id
+    )
+    reason: str | None = None
+    if payment is None:
+        reason = "no matching payment"
+    elif event.account_key and payment.provider_data.get("account_key") not in (None, event.account_key):
+        reason, payment = "paid into another account than the payment's", None
+    elif event.currency != payment.currency:
+        reason = f"currency {event.currency} differs from the payment's {payment.currency}"
+    elif payment.status == PaymentStatus.failed.value:
+        reason = "the payment had already failed"
+    elif not adapter.capabilities.accepts_partial_funds and event.amount != payment.amount:
+        # A card or wallet must charge exactly the amount: anything else is refused, not credited.
+        return Outcome.amount_mismatch, f"amount {event.amount} != {payment.amount}", payment.id, None
+    fresh = await record_received_funds(
+        session,
+        {
+            "id": rt.ids.new("rcv"),
+            "provider": adapter.name,
+            "provider_transaction_id": event.provider_transaction_id,
+            "livemode": creds.livemode,
+            "merchant_id": payment.merchant_id if payment else creds.merchant_id,
+            "payment_id": payment.id if payment else None,
+            "amount": event.amount,
+            "currency": event.currency,
+            "status": "unmatched" if reason else "matched",
+            "reason": reason,
+            "account_key": event.account_key,
+            "payer": dict(event.payer),
+            "content": event.content,
+            "received_at": rt.clock.now(),
+        },
+    )
+    payment_id = payment.id if payment else None
+    if not fresh:
+        return Outcome.duplicate, "transaction already recorded", payment_id, None
+    if reason is not None or payment is None:
+        log.warning("funds.unmatched", provider=adapter.name, amount=event.amount, reason=reason,
+                    content=event.content)
+        return Outcome.unmatched, reason, payment_id, None
+    source = f"{adapter.name}:{event.provider_transaction_id}"
+    posted = await payments.record_funds_received(session, rt, payment, event.amount, source)
+    return (Outcome.applied if posted else Outcome.duplicate), None, payment.id, None
+
+
+async def _apply_refund(
+    session: AsyncSession, rt: Runtime, adapter: PaymentAdapter, creds: ProviderCredentials, event: RefundSettled
+) -> _Result:
+    found = await refunds_repo.find(session, event.refund_id, adapter.name, creds.livemode)
+    if found is None or (creds.merchant_id is not None and found.merchant_id != creds.merchant_id):
+        return Outcome.unmatched, "no matching refund", None, None
+    # Lock order everywhere: the payment, then its refund.
+    payment = await payments_repo.lock_by_id(session, found.payment_id)
+    refund = await refunds_repo.lock(session, found.id)
+    assert payment is not None and refund is not None
+    changed = await refunds.settle_refund(
+        session,
+        rt,
+        payment,
+        refund,
+        succeeded=event.succeeded,
+        provider_reference=event.provider_reference,
+        failure_code=event.failure_code,
+        failure_message=event.failure_message,
+    )
+    return (Outcome.applied if changed else Outcome.duplicate), None, payment.id, refund.id
+
+
+def _audit_row(
+    rt: Runtime,
+    provider: str,
+    inbound: InboundRequest,
+    now: datetime,
+    outcome: NotificationOutcome,
+    detail: str | None,
+    payment_id: str | None,
+    refund_id: str | None,
+) -> ProviderNotification:
+    return ProviderNotification(
+        id=rt.ids.new("ntf"),
+        provider=provider,
+        http_method=inbound.method,
+        query_string="&".join(f"{k}={v}" for k, v in inbound.query.items()),
+        headers={k: v for k, v in inbound.headers.items() if k in _AUDITED_HEADERS or k.startswith("x-")},
+        body=inbound.body.decode("utf-8", errors="replace"),
+        verified=outcome is not Outcome.rejected,
+        outcome=outcome.value,
+        detail=(detail or "")[:500] or None,
+        payment_id=payment_id,
+        refund_id=refund_id,
+        received_at=now,
+    )
+
+
+async def _store_failed(rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, detail: str) -> None:
+    try:
+        async with rt.db.transaction() as session:
+            session.add(_audit_row(rt, provider, inbound, now, Outcome.error, detail, None, None))
+    except Exception:
+        log.exception("notification.audit_failed", provider=provider)

@@ -1,0 +1,126 @@
+"""JSON logs with the request id bound once, secrets redacted and phone/account numbers masked; metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_REDACT_KEYS = re.compile(r"(secret|token|password|authorization|api_key|signature|hash|cookie)", re.I)
+_MASK_KEYS = re.compile(r"(phone|msisdn|account_number|card|pan)", re.I)
+_LONG_DIGITS = re.compile(r"\d{6,}")
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def bind_request_id(request_id: str) -> None:
+    _request_id.set(request_id)
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+
+
+def mask_number(value: str) -> str:
+    """Keep the last 4 characters: enough for an operator to tell two customers apart."""
+    return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
+
+
+def _scrub(key: str, value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(str(k), v) for k, v in value.items()}
+    if _REDACT_KEYS.search(key) and key not in {"request_id"}:
+        return "[redacted]"
+    if _MASK_KEYS.search(key) and isinstance(value, str | int):
+        return mask_number(str(value))
+    if isinstance(value, str) and key in {"content", "detail", "error"}:
+        # Free text may carry an account or phone number the payer typed.
+        return _LONG_DIGITS.sub(lambda m: mask_number(m.group()), value)
+    return value
+
+
+def scrub_sensitive(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if key != "event":
+            event_dict[key] = _scrub(key, event_dict[key])
+    return event_dict
+
+
+def configure_logging(level: str = "INFO") -> None:
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            scrub_sensitive,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    # Route the standard library's loggers (uvicorn, alembic) through the same JSON shape.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.JSONRenderer(),
+            ],
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                scrub_sensitive,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(numeric)
+    for name in ("uvicorn", "uvicorn.error", "alembic"):
+        logging.getLogger(name).handlers = []
+        logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").disabled = True
+
+
+class Metrics:
+    """One registry per app, so tests and several apps in one process never collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "gateway_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "gateway_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.payment_transitions = Counter(
+            "gateway_payments", "Payments entering each status", ["status", "method"], registry=self.registry
+        )
+        self.refund_transitions = Counter(
+            "gateway_refunds", "Refunds entering each status", ["status"], registry=self.registry
+        )
+        self.notifications = Counter(
+            "gateway_provider_notifications", "Provider notifications by outcome", ["provider", "outcome"],
+            registry=self.registry,
+        )
+        self.provider_calls = Histogram(
+            "gateway_provider_call_duration_seconds", "Calls to providers", ["provider", "operation", "outcome"],
+            registry=self.registry,
+        )

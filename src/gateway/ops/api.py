@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from starlette.responses import Response
+
+from gateway.api_support import json_response
+from gateway.auth import RuntimeDep
+from gateway.errors import problem_response
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="The process is running")
+async def healthz() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", summary="The database answers")
+async def readyz(rt: RuntimeDep) -> Response:
+    try:
+        async with asyncio.timeout(3):
+            async with rt.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception:
+        return problem_response(503, "database_unavailable", "Database unavailable", "The database does not answer.")
+    return json_response({"status": "ready"})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(rt: RuntimeDep) -> Response:
+    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db import Base, UTCDateTime
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index(None, "merchant_id", "livemode", "id"),
+        Index(None, "merchant_id", "livemode", "reference", "id"),
+        Index(None, "merchant_id", "livemode", "status", "id"),
+        Index(None, "status", "expires_at"),
+        Index(
+            "uq_payments_provider_reference",
+            "provider",
+            "provider_reference",
+            unique=True,
+            postgresql_where=text("provider_reference IS NOT NULL"),
+            sqlite_where=text("provider_reference IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    livemode: Mapped[bool]
+    status: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
+    method: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(40))
+    provider_reference: Mapped[str | None] = mapped_column(String(120))
+    reference: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(String(255))
+    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON)
+    return_url: Mapped[str | None] = mapped_column(String(2048))
+    next_action: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # What the adapter needs to remember between calls (e.g. the account a QR pays into).
+    provider_data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(String(255))
+    # Set before the provider is called outside a transaction, so a crash there is recoverable.
+    provider_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
+
+from gateway.domain import CURRENCY_EXPONENTS, MAX_AMOUNT, PaymentMethod, PaymentStatus
+from gateway.schemas import AbsoluteURL, Metadata, StrictModel
+
+
+class Customer(StrictModel):
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=254)
+    external_id: str | None = Field(default=None, max_length=100)
+
+
+def check_currency(value: str) -> str:
+    if value not in CURRENCY_EXPONENTS:
+        raise ValueError("unknown ISO 4217 currency code")
+    return value
+
+
+class PaymentCreate(StrictModel):
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="In the currency's minor unit (VND: whole đồng)")
+    currency: str = Field(default="VND", description="ISO 4217")
+    method: PaymentMethod
+    provider: str | None = Field(default=None, min_length=1, max_length=40,
+                                 description="When absent the gateway routes to an enabled provider of the method")
+    reference: str = Field(min_length=1, max_length=64, description="The merchant's bill, invoice or visit code")
+    description: str | None = Field(default=None, max_length=255)
+    customer: Customer | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    return_url: AbsoluteURL | None = None
+    expires_in: StrictInt = Field(default=900, ge=10, le=604800, description="Seconds until the payment expires")
+    confirm: StrictBool = False
+
+    _currency = field_validator("currency")(check_currency)
+
+
+class PaymentConfirm(StrictModel):
+    customer: Customer | None = None
+    return_url: AbsoluteURL | None = None
+
+
+class PaymentObject(BaseModel):
+    id: str
+    object: Literal["payment"] = "payment"
+    livemode: bool
+    status: PaymentStatus
+    amount: int
+    currency: str
+    amount_received: int
+    amount_refunded: int
+    method: PaymentMethod
+    provider: str
+    provider_reference: str | None
+    reference: str
+    description: str | None
+    customer: dict[str, Any] | None
+    metadata: dict[str, str]
+    return_url: str | None
+    next_action: dict[str, Any] | None = Field(
+        description="While requires_action: display_qr {qr_payload, qr_image_url, expires_at}, "
+        "redirect {url}, or await_customer {channel, message}"
+    )
+    failure_code: str | None
+    failure_message: str | None
+    expires_at: str
+    created_at: str
+    updated_at: str
+
+
+class TestPayOutcome(StrictModel):
+    outcome: Literal["success", "failure"]
+    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT,
+                                     description="Default: what is still owed")

@@ -1,0 +1,231 @@
+"""Refunds: reserve under the payment's row lock, ask the provider outside any transaction, settle once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.adapters.base import (
+    PaymentAdapter,
+    ProviderDeclinedError,
+    ProviderTechnicalError,
+    RefundOutcome,
+    RefundResult,
+    StartRefund,
+)
+from gateway.auth_types import MerchantScope
+from gateway.clock import isoformat
+from gateway.db import UnitOfWork
+from gateway.domain import EventType, PaymentStatus, RefundStatus
+from gateway.errors import AmountExceedsRefundable, InvalidState, NotFound, RefundNotSupported
+from gateway.events.service import record_event
+from gateway.ledger import service as ledger
+from gateway.merchants.credentials import context_for
+from gateway.notifications.repository import payer_of
+from gateway.payments import repository as payments
+from gateway.payments.models import Payment
+from gateway.refunds import repository
+from gateway.refunds.models import Refund
+from gateway.refunds.schemas import RefundCreate
+from gateway.runtime import Runtime
+
+log = structlog.get_logger("gateway.refunds")
+
+_EVENT_OF = {RefundStatus.succeeded: EventType.refund_succeeded, RefundStatus.failed: EventType.refund_failed}
+
+
+def refund_object(r: Refund) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "object": "refund",
+        "livemode": r.livemode,
+        "payment_id": r.payment_id,
+        "amount": r.amount,
+        "currency": r.currency,
+        "status": r.status,
+        "reason": r.reason,
+        "failure_code": r.failure_code,
+        "failure_message": r.failure_message,
+        "metadata": r.metadata_,
+        "created_at": isoformat(r.created_at),
+        "updated_at": isoformat(r.updated_at),
+    }
+
+
+async def _emit(session: AsyncSession, rt: Runtime, refund: Refund, type: EventType) -> None:
+    await record_event(
+        session,
+        rt,
+        merchant_id=refund.merchant_id,
+        livemode=refund.livemode,
+        type=type,
+        obj=refund_object(refund),
+        payment_id=refund.payment_id,
+        refund_id=refund.id,
+    )
+
+
+async def _reserve(
+    session: AsyncSession, rt: Runtime, scope: MerchantScope, params: RefundCreate
+) -> tuple[Refund, Payment, PaymentAdapter]:
+    # The payment's row lock serialises every refund of it: concurrent requests cannot together exceed
+    # what was received (on SQLite the IMMEDIATE transaction's write lock does the same).
+    payment = await payments.get_for_update(session, scope, params.payment_id)
+    if payment is None:
+        raise NotFound(f"No payment {params.payment_id}.")
+    if payment.status != PaymentStatus.succeeded.value:
+        raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded.")
+    adapter = rt.registry.get(payment.provider)
+    if not adapter.capabilities.refunds:
+        raise RefundNotSupported(f"Provider {adapter.name} cannot refund.")
+    refundable = payment.amount_received - await repository.reserved_amount(session, payment.id)
+    amount = params.amount if params.amount is not None else refundable
+    if amount <= 0 or amount > refundable:
+        raise AmountExceedsRefundable(
+            f"Refund of {amount} exceeds the {max(refundable, 0)} {payment.currency} still refundable."
+        )
+    if amount != payment.amount_received and not adapter.capabilities.partial_refunds:
+        raise RefundNotSupported(f"Provider {adapter.name} only refunds the whole amount received.")
+    now = rt.clock.now()
+    refund = Refund(
+        id=rt.ids.new("re"),
+        merchant_id=payment.merchant_id,
+        livemode=payment.livemode,
+        payment_id=payment.id,
+        provider=payment.provider,
+        amount=amount,
+        currency=payment.currency,
+        status=RefundStatus.pending.value,
+        reason=params.reason,
+        metadata_=dict(params.metadata),
+        provider_attempted_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(refund)
+    await session.flush()
+    await _emit(session, rt, refund, EventType.refund_created)
+    rt.metrics.refund_transitions.labels("pending").inc()
+    return refund, payment, adapter
+
+
+async def create_refund(
+    uow: UnitOfWork, rt: Runtime, scope: MerchantScope, params: RefundCreate, resume_id: str | None = None
+) -> Refund:
+    """Create (or, after a crash, resume) a refund; `resume_id` is the refund the same request created."""
+    session = uow.session
+    if resume_id is None:
+        refund, payment, adapter = await _reserve(session, rt, scope, params)
+    else:
+        found = await repository.get(session, scope, resume_id)
+        if found is None:
+            raise NotFound(f"No refund {resume_id}.")
+        refund, adapter = found, rt.registry.get(found.provider)
+        if refund.status != RefundStatus.pending.value or refund.provider_reference is not None:
+            return refund
+        found_payment = await payments.get(session, scope, refund.payment_id)
+        assert found_payment is not None
+        payment = found_payment
+    request = StartRefund(
+        refund_id=refund.id,
+        payment_id=payment.id,
+        amount=refund.amount,
+        currency=refund.currency,
+        payment_amount_received=payment.amount_received,
+        payment_provider_reference=payment.provider_reference,
+        payment_provider_data=payment.provider_data,
+        payer=await payer_of(session, payment.id),
+        reason=refund.reason,
+    )
+    ctx = await context_for(session, rt, adapter, scope.merchant_id, scope.livemode)
+    refund_id = refund.id
+    await uow.checkpoint(refund_id)
+    outcome: RefundResult | ProviderDeclinedError | ProviderTechnicalError
+    try:
+        outcome = await adapter.refund(ctx, request)
+    except (ProviderDeclinedError, ProviderTechnicalError) as exc:
+        log.warning("provider.refund_failed", refund_id=refund_id, provider=adapter.name, error=str(exc))
+        outcome = exc
+    session = await uow.resume()
+    payment_locked = await payments.lock_by_id(session, request.payment_id)
+    refund_locked = await repository.lock(session, refund_id)
+    assert payment_locked is not None and refund_locked is not None
+    await apply_refund_outcome(session, rt, payment_locked, refund_locked, outcome)
+    return refund_locked
+
+
+async def apply_refund_outcome(
+    session: AsyncSession,
+    rt: Runtime,
+    payment: Payment,
+    refund: Refund,
+    outcome: RefundResult | ProviderDeclinedError | ProviderTechnicalError,
+) -> None:
+    if isinstance(outcome, ProviderDeclinedError):
+        await settle_refund(session, rt, payment, refund, succeeded=False, failure_code=outcome.code,
+                            failure_message=outcome.message)
+    elif isinstance(outcome, ProviderTechnicalError):
+        if outcome.certainly_not_created:
+            await settle_refund(session, rt, payment, refund, succeeded=False, failure_code="provider_unavailable",
+                                failure_message=str(outcome))
+        # Otherwise the provider may have the transfer: it stays pending until the provider says.
+    else:
+        if outcome.provider_reference and refund.provider_reference is None:
+            refund.provider_reference = outcome.provider_reference
+            refund.updated_at = rt.clock.now()
+        if outcome.status is not RefundOutcome.pending:
+            await settle_refund(session, rt, payment, refund, succeeded=outcome.status is RefundOutcome.succeeded,
+                                failure_code=outcome.failure_code, failure_message=outcome.failure_message)
+
+
+async def settle_refund(
+    session: AsyncSession,
+    rt: Runtime,
+    payment: Payment,
+    refund: Refund,
+    *,
+    succeeded: bool,
+    provider_reference: str | None = None,
+    failure_code: str | None = None,
+    failure_message: str | None = None,
+) -> bool:
+    """pending → succeeded | failed, once; the caller holds the payment's and the refund's row locks."""
+    if refund.status != RefundStatus.pending.value:
+        return False
+    refund.updated_at = rt.clock.now()
+    if provider_reference and refund.provider_reference is None:
+        refund.provider_reference = provider_reference
+    if succeeded:
+        await ledger.post_transaction(
+            session,
+            rt,
+            kind=ledger.LedgerKind.refund_succeeded,
+            source=f"refund:{refund.id}",
+            merchant_id=refund.merchant_id,
+            livemode=refund.livemode,
+            currency=refund.currency,
+            postings=ledger.refund_postings(refund.provider, refund.merchant_id, refund.amount),
+            payment_id=payment.id,
+            refund_id=refund.id,
+        )
+        refund.status = RefundStatus.succeeded.value
+        payment.amount_refunded += refund.amount
+        payment.updated_at = refund.updated_at
+    else:
+        refund.status = RefundStatus.failed.value
+        refund.failure_code = failure_code or "refund_failed"
+        refund.failure_message = (failure_message or "The provider could not refund")[:255]
+    status = RefundStatus(refund.status)
+    await _emit(session, rt, refund, _EVENT_OF[status])
+    rt.metrics.refund_transitions.labels(status.value).inc()
+    log.info(f"refund.{status.value}", refund_id=refund.id, payment_id=payment.id)
+    return True
+
+
+async def get_refund(session: AsyncSession, scope: MerchantScope, refund_id: str) -> Refund:
+    refund = await repository.get(session, scope, refund_id)
+    if refund is None:
+        raise NotFound(f"No refund {refund_id}.")
+    return refund

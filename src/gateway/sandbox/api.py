@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from gateway.api_support import IdempotencyKeyHeader, idempotent, stored
+from gateway.auth import MerchantDep, RuntimeDep
+from gateway.db import UnitOfWork
+from gateway.errors import InvalidState, NotFound, OutcomeNotSupported
+from gateway.idempotency.service import StoredResponse
+from gateway.payments import service as payments
+from gateway.payments.schemas import PaymentObject, TestPayOutcome
+from gateway.sandbox.drivers import DRIVERS
+
+router = APIRouter(prefix="/v1/test-helpers", tags=["test helpers"])
+
+
+@router.post(
+    "/payments/{payment_id}/pay",
+    response_model=PaymentObject,
+    summary="Act as the payer at the provider's sandbox (test mode only)",
+    description="The simulator then notifies the gateway through the same signed callback path as the real "
+    "provider. `amount` defaults to what is still owed. Answers 404 for live keys.",
+)
+async def pay(
+    payment_id: str,
+    params: TestPayOutcome,
+    request: Request,
+    rt: RuntimeDep,
+    scope: MerchantDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    if scope.livemode or rt.sandbox_base_url is None:
+        raise NotFound("Test helpers exist only in test mode.")
+    sandbox_url = rt.sandbox_base_url
+
+    async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
+        payment = await payments.get_payment(uow.session, rt, scope, payment_id)
+        driver = DRIVERS.get(payment.provider)
+        if driver is None:
+            raise OutcomeNotSupported(f"The {payment.provider} sandbox has no payer simulation.")
+        if payment.provider_reference is None:
+            raise InvalidState(f"Payment {payment.id} is {payment.status}: confirm it before paying.")
+        amount = params.amount if params.amount is not None else payment.amount - payment.amount_received
+        if amount <= 0:
+            raise InvalidState(f"Payment {payment.id} owes nothing; pass an amount to overpay.")
+        provider_data = dict(payment.provider_data)
+        # The simulator calls back into this gateway: hold no transaction (and no SQLite write lock) meanwhile.
+        await uow.checkpoint(payment.id)
+        await driver(rt.provider_http, sandbox_url, provider_data, params.outcome, amount)
+        session = await uow.resume()
+        return stored(payments.payment_object(await payments.get_payment(session, rt, scope, payment_id)))
+
+    return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation)

@@ -1,0 +1,158 @@
+"""A simulated Vietnamese bank speaking the VietQR notification protocol from the bank's side.
+
+It holds the sandbox merchant account, "receives" transfers that a test payer sends to it, signs and pushes
+the credit notification to the gateway, and executes the gateway's refund transfers through the transfer
+API, confirming each with a signed debit notification. State lives in memory: it is a sandbox.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+import orjson
+import structlog
+from fastapi import BackgroundTasks, FastAPI, Header, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.responses import JSONResponse
+
+from gateway.adapters.vietqr import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_bank_message
+from gateway.clock import Clock
+from gateway.crypto import constant_time_equals
+
+log = structlog.get_logger("gateway.sandbox.vietqr")
+
+
+class TransferRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    request_id: str = Field(min_length=1, max_length=64)
+    to_bank_bin: str = Field(pattern=r"^[0-9]{6}$")
+    to_account_number: str = Field(min_length=1, max_length=19)
+    amount: StrictInt = Field(gt=0)
+    content: str = Field(default="", max_length=210)
+
+
+class IncomingTransfer(BaseModel):
+    """What a test payer does in their banking app: scan, confirm, send."""
+
+    model_config = ConfigDict(extra="forbid")
+    to_bank_bin: str
+    to_account_number: str
+    amount: StrictInt = Field(gt=0)
+    content: str = ""
+    outcome: Literal["success", "failure"] = "success"
+    from_bank_bin: str = "970415"
+    from_account_number: str = "0123456789"
+    from_account_name: str = "NGUYEN VAN A"
+
+
+@dataclass
+class SandboxBank:
+    bank_bin: str
+    account_number: str
+    account_name: str
+    webhook_secret: str
+    api_key: str
+    notify_url: str
+    http: httpx.AsyncClient
+    clock: Clock
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_next_transfers: int = 0
+    _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _transaction_id(self) -> str:
+        return f"FT{self.clock.now():%y%j}{next(self._sequence):08d}"
+
+    async def notify(self, notification: dict[str, Any]) -> int:
+        """Sign and push one notification; a bank retries until the merchant answers 200."""
+        body = orjson.dumps(notification)
+        status = 0
+        for _ in range(3):
+            timestamp = str(int(self.clock.now().timestamp()))
+            headers = {
+                "content-type": "application/json",
+                TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: sign_bank_message(self.webhook_secret, timestamp, body),
+            }
+            try:
+                response = await self.http.post(self.notify_url, content=body, headers=headers)
+                status = response.status_code
+            except httpx.HTTPError as exc:
+                log.warning("sandbox_bank.notify_failed", error=type(exc).__name__)
+                continue
+            if status == 200:
+                break
+        return status
+
+    def _notification(self, direction: str, amount: int, content: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "transaction_id": self._transaction_id(),
+            "bank_bin": self.bank_bin,
+            "account_number": self.account_number,
+            "direction": direction,
+            "amount": amount,
+            "currency": "VND",
+            "content": content,
+            "transaction_time": self.clock.now().isoformat(),
+            **extra,
+        }
+
+    async def receive_transfer(self, transfer: IncomingTransfer) -> dict[str, Any]:
+        if (transfer.to_bank_bin, transfer.to_account_number) != (self.bank_bin, self.account_number):
+            return {"error": "unknown_account"}
+        extra: dict[str, Any] = {
+            "counter_bank_bin": transfer.from_bank_bin,
+            "counter_account_number": transfer.from_account_number,
+            "counter_account_name": transfer.from_account_name,
+        }
+        if transfer.outcome == "failure":
+            extra.update(status="failed", failure_reason="Payer's bank rejected the transfer")
+        # Payers' banks prepend their own words to the purpose; the gateway must still find the code.
+        notification = self._notification("credit", transfer.amount, f"IBFT {transfer.content.lower()}", **extra)
+        status = await self.notify(notification)
+        return {"transaction_id": notification["transaction_id"], "notified_status": status}
+
+    async def execute_transfer(self, transfer: TransferRequest) -> None:
+        record = self.transfers[transfer.request_id]
+        extra: dict[str, Any] = {
+            "request_id": transfer.request_id,
+            "counter_bank_bin": transfer.to_bank_bin,
+            "counter_account_number": transfer.to_account_number,
+        }
+        if record["status"] == "failed":
+            extra.update(status="failed", failure_reason="Beneficiary account closed")
+        await self.notify(self._notification("debit", transfer.amount, transfer.content, **extra))
+
+    def build_app(self) -> FastAPI:
+        app = FastAPI(title="Sandbox bank (VietQR)", docs_url=None, redoc_url=None, openapi_url=None)
+
+        @app.post("/transfers", status_code=202)
+        async def create_transfer(
+            transfer: TransferRequest, background: BackgroundTasks, authorization: str = Header(default="")
+        ) -> JSONResponse:
+            if not constant_time_equals(authorization, f"Bearer {self.api_key}"):
+                return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
+            existing = self.transfers.get(transfer.request_id)
+            if existing is not None:  # idempotent on request_id
+                return JSONResponse({"transfer_id": existing["transfer_id"], "status": existing["status"]}, 202)
+            failed = self.fail_next_transfers > 0
+            self.fail_next_transfers = max(self.fail_next_transfers - 1, 0)
+            record = {"transfer_id": f"TR{len(self.transfers) + 1:010d}", "status": "failed" if failed else "pending"}
+            self.transfers[transfer.request_id] = record
+            background.add_task(self.execute_transfer, transfer)
+            return JSONResponse({"transfer_id": record["transfer_id"], "status": "pending"}, status_code=202)
+
+        @app.post("/_sandbox/incoming-transfers")
+        async def incoming(transfer: IncomingTransfer) -> JSONResponse:
+            result = await self.receive_transfer(transfer)
+            return JSONResponse(result, status_code=404 if "error" in result else 200)
+
+        @app.post("/_sandbox/fail-next-transfers")
+        async def fail_next(request: Request) -> JSONResponse:
+            body = await request.json() if await request.body() else {}
+            self.fail_next_transfers = int(body.get("count", 1))
+            return JSONResponse({"fail_next_transfers": self.fail_next_transfers})
+
+        return app

@@ -1,0 +1,50 @@
+"""Pieces of request and response models shared by several resources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class StrictModel(BaseModel):
+    """Request bodies: an unknown field (a typo such as `ammount`) is an error, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_metadata(value: dict[str, str]) -> dict[str, str]:
+    if len(value) > 20:
+        raise ValueError("at most 20 metadata pairs")
+    for key, item in value.items():
+        if not 1 <= len(key) <= 40:
+            raise ValueError(f"metadata key {key[:40]!r} must be 1-40 characters")
+        if len(item) > 500:
+            raise ValueError(f"metadata value of {key!r} is longer than 500 characters")
+    return value
+
+
+Metadata = Annotated[dict[str, str], AfterValidator(_check_metadata)]
+
+
+def _check_absolute_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+AbsoluteURL = Annotated[str, Field(max_length=2048), AfterValidator(_check_absolute_url)]
+
+
+class ListEnvelope(BaseModel, Generic[T]):
+    object: Literal["list"] = "list"
+    data: list[T]
+    has_more: bool
+
+
+def list_document(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "data": items, "has_more": has_more}

@@ -1,0 +1,189 @@
+"""Every test runs on SQLite and on PostgreSQL, each database built by the Alembic migrations.
+
+SQLite: a migrated template file is copied for each test. PostgreSQL: one database per run (created and
+dropped here), its tables truncated before each test. After each test the ledger must balance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from gateway.app import create_app
+from gateway.clock import ManualClock
+from gateway.ledger.service import find_imbalances
+from gateway.migrate import upgrade
+from gateway.runtime import Runtime
+from gateway.settings import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+BACKENDS = [b.strip() for b in os.environ.get("GATEWAY_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+REQUIRE_POSTGRES = os.environ.get("CI") == "true" or os.environ.get("GATEWAY_TEST_REQUIRE_POSTGRES") == "1"
+SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
+ADMIN_TOKEN = "adm_test_token"
+BASE_URL = "http://gateway.test"
+
+
+async def _admin_execute(*statements: str) -> None:
+    engine = create_async_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            for statement in statements:
+                await conn.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def _postgres_available() -> str | None:
+    try:
+        asyncio.run(_admin_execute("SELECT 1"))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for this run: a template file (SQLite) or a fresh database (PostgreSQL)."""
+    if request.param == "sqlite":
+        template = tmp_path_factory.mktemp("sqlite") / "template.db"
+        upgrade(f"sqlite+aiosqlite:///{template}")
+        yield str(template)
+        return
+    problem = _postgres_available()
+    if problem is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required here but unreachable: {problem}")
+        pytest.skip(f"PostgreSQL unreachable: {problem}")
+    name = f"gateway_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+TABLES = (
+    "ledger_entries, ledger_transactions, events, received_funds, provider_notifications, refunds, payments, "
+    "idempotency_keys, provider_accounts, api_keys, merchants"
+)
+
+
+@pytest.fixture
+async def database_url(migrated_database: str, tmp_path: Path) -> str:
+    if migrated_database.startswith("postgresql"):
+        engine = create_async_engine(migrated_database)
+        async with engine.begin() as conn:
+            await conn.execute(text(f"TRUNCATE {TABLES} CASCADE"))
+        await engine.dispose()
+        return migrated_database
+    path = tmp_path / "gateway.db"
+    shutil.copy(migrated_database, path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC))
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "secret_key": SECRET_KEY,
+        "admin_token": ADMIN_TOKEN,
+        "public_url": BASE_URL,
+        "env": "development",
+        "access_log": False,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, clock=clock, background=False)
+    async with LifespanManager(application):
+        yield application
+        rt: Runtime = application.state.runtime
+        async with rt.db.transaction() as session:
+            assert await find_imbalances(session) == [], "the ledger must balance after every test"
+
+
+@pytest.fixture
+def rt(app: FastAPI) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as c:
+        yield c
+
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@dataclass
+class MerchantHandle:
+    id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def idem(self, key: str | None = None) -> dict[str, str]:
+        return {**self.headers, "Idempotency-Key": key or uuid.uuid4().hex}
+
+
+async def create_merchant(client: httpx.AsyncClient, name: str = "Bach Mai Hospital") -> MerchantHandle:
+    response = await client.post("/v1/merchants", json={"name": name, "category": "hospital"}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return MerchantHandle(id=body["id"], key=body["api_key"]["secret"])
+
+
+@pytest.fixture
+async def merchant(client: httpx.AsyncClient) -> MerchantHandle:
+    return await create_merchant(client)
+
+
+async def create_vietqr_payment(
+    client: httpx.AsyncClient, merchant: MerchantHandle, amount: int = 150000, **extra: Any
+) -> dict[str, Any]:
+    body = {"amount": amount, "method": "vietqr", "reference": "HIS-2026-000123", "confirm": True, **extra}
+    response = await client.post("/v1/payments", json=body, headers=merchant.idem())
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def pay(
+    client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str, **body: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/test-helpers/payments/{payment_id}/pay", json={"outcome": "success", **body}, headers=merchant.headers
+    )
