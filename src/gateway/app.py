@@ -23,7 +23,7 @@ from gateway.ledger.api import router as ledger_router
 from gateway.merchants.api import router as merchants_router
 from gateway.middleware import RequestContextMiddleware
 from gateway.notifications.api import router as notifications_router
-from gateway.observability import Metrics
+from gateway.observability import Metrics, configure_logging
 from gateway.ops.api import router as ops_router
 from gateway.payments.api import router as payments_router
 from gateway.refunds.api import router as refunds_router
@@ -69,6 +69,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None, background: bool | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Here and not only in the CLI: `serve --workers N` starts fresh processes that import only this factory.
+    configure_logging(settings.log_level)
     rt = build_runtime(settings, clock)
     run_background = settings.is_development if background is None else background
 
