@@ -7,6 +7,7 @@ for validation failures that `errors[*].loc` names the offending field. No respo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -52,7 +53,9 @@ async def assert_no_payments(client: httpx.AsyncClient, merchant: MerchantHandle
     assert listed.json() == {"object": "list", "data": [], "has_more": False}
 
 
-async def paid_payment(client: httpx.AsyncClient, merchant: MerchantHandle, amount: int = 150000) -> dict[str, Any]:
+async def paid_payment(
+    client: httpx.AsyncClient, merchant: MerchantHandle, amount: int = 150000
+) -> dict[str, Any]:
     payment = await create_vietqr_payment(client, merchant, amount=amount)
     paid = await pay(client, merchant, payment["id"])
     assert paid.status_code == 200, paid.text
@@ -74,59 +77,138 @@ def no_server_errors(client: httpx.AsyncClient) -> Iterator[None]:
     assert [s for s in seen if s[2] >= 500] == []
 
 
-# --- POST /v1/payments: bodies that must be refused ---------------------------------------------------------
+# --- POST /v1/payments: bodies that must be refused ---
 
 REFUSED_BODIES = [
     # amount: an integer > 0 and <= 9,999,999,999,999; never a float, string, boolean or null
-    pytest.param(with_fields(amount=150000.0), 422, "validation_error", ["body", "amount"], id="amount-float"),
-    pytest.param(with_fields(amount="150000"), 422, "validation_error", ["body", "amount"], id="amount-string"),
-    pytest.param(with_fields(amount=-150000), 422, "validation_error", ["body", "amount"], id="amount-negative"),
+    pytest.param(
+        with_fields(amount=150000.0), 422, "validation_error", ["body", "amount"], id="amount-float"
+    ),
+    pytest.param(
+        with_fields(amount="150000"), 422, "validation_error", ["body", "amount"], id="amount-string"
+    ),
+    pytest.param(
+        with_fields(amount=-150000), 422, "validation_error", ["body", "amount"], id="amount-negative"
+    ),
     pytest.param(with_fields(amount=0), 422, "validation_error", ["body", "amount"], id="amount-zero"),
-    pytest.param(with_fields(amount=10_000_000_000_000), 422, "validation_error", ["body", "amount"],
-                 id="amount-above-max"),
+    pytest.param(
+        with_fields(amount=10_000_000_000_000),
+        422,
+        "validation_error",
+        ["body", "amount"],
+        id="amount-above-max",
+    ),
     pytest.param(with_fields(amount=True), 422, "validation_error", ["body", "amount"], id="amount-true"),
     pytest.param(with_fields(amount=None), 422, "validation_error", ["body", "amount"], id="amount-null"),
-    pytest.param(with_fields(amount=MISSING), 422, "validation_error", ["body", "amount"], id="amount-missing"),
+    pytest.param(
+        with_fields(amount=MISSING), 422, "validation_error", ["body", "amount"], id="amount-missing"
+    ),
     # unknown fields are never silently ignored
-    pytest.param({**with_fields(amount=MISSING), "ammount": 150000}, 422, "validation_error", ["body", "ammount"],
-                 id="typo-ammount-instead-of-amount"),
-    pytest.param({**VALID, "ammount": 150000}, 422, "validation_error", ["body", "ammount"],
-                 id="typo-ammount-besides-amount"),
+    pytest.param(
+        {**with_fields(amount=MISSING), "ammount": 150000},
+        422,
+        "validation_error",
+        ["body", "ammount"],
+        id="typo-ammount-instead-of-amount",
+    ),
+    pytest.param(
+        {**VALID, "ammount": 150000},
+        422,
+        "validation_error",
+        ["body", "ammount"],
+        id="typo-ammount-besides-amount",
+    ),
     # method, provider, currency
-    pytest.param(with_fields(method="cash"), 422, "validation_error", ["body", "method"], id="method-unknown"),
-    pytest.param(with_fields(method=MISSING), 422, "validation_error", ["body", "method"], id="method-missing"),
-    pytest.param(with_fields(provider="nope"), 422, "validation_error", ["body", "provider"],
-                 id="provider-unknown"),
-    pytest.param(with_fields(currency="XYZ"), 422, "validation_error", ["body", "currency"],
-                 id="currency-unknown"),
-    pytest.param(with_fields(currency="USD"), 422, "currency_not_supported", None, id="currency-usd-not-vietqr"),
+    pytest.param(
+        with_fields(method="cash"), 422, "validation_error", ["body", "method"], id="method-unknown"
+    ),
+    pytest.param(
+        with_fields(method=MISSING), 422, "validation_error", ["body", "method"], id="method-missing"
+    ),
+    pytest.param(
+        with_fields(provider="nope"), 422, "validation_error", ["body", "provider"], id="provider-unknown"
+    ),
+    pytest.param(
+        with_fields(currency="XYZ"), 422, "validation_error", ["body", "currency"], id="currency-unknown"
+    ),
+    pytest.param(
+        with_fields(currency="USD"), 422, "currency_not_supported", None, id="currency-usd-not-vietqr"
+    ),
     pytest.param(with_fields(method="card"), 422, "method_not_available", None, id="method-card-no-adapter"),
     # reference, description
-    pytest.param(with_fields(reference=""), 422, "validation_error", ["body", "reference"], id="reference-empty"),
-    pytest.param(with_fields(reference="R" * 65), 422, "validation_error", ["body", "reference"],
-                 id="reference-65"),
-    pytest.param(with_fields(reference=MISSING), 422, "validation_error", ["body", "reference"],
-                 id="reference-missing"),
-    pytest.param(with_fields(description="d" * 256), 422, "validation_error", ["body", "description"],
-                 id="description-256"),
+    pytest.param(
+        with_fields(reference=""), 422, "validation_error", ["body", "reference"], id="reference-empty"
+    ),
+    pytest.param(
+        with_fields(reference="R" * 65), 422, "validation_error", ["body", "reference"], id="reference-65"
+    ),
+    pytest.param(
+        with_fields(reference=MISSING), 422, "validation_error", ["body", "reference"], id="reference-missing"
+    ),
+    pytest.param(
+        with_fields(description="d" * 256),
+        422,
+        "validation_error",
+        ["body", "description"],
+        id="description-256",
+    ),
     # metadata: <= 20 string->string pairs, keys <= 40, values <= 500
-    pytest.param(with_fields(metadata={f"k{i}": "v" for i in range(21)}), 422, "validation_error",
-                 ["body", "metadata"], id="metadata-21-pairs"),
-    pytest.param(with_fields(metadata={"k" * 41: "v"}), 422, "validation_error", ["body", "metadata"],
-                 id="metadata-key-41"),
-    pytest.param(with_fields(metadata={"k": "v" * 501}), 422, "validation_error", ["body", "metadata"],
-                 id="metadata-value-501"),
-    pytest.param(with_fields(metadata={"k": 1}), 422, "validation_error", ["body", "metadata"],
-                 id="metadata-value-not-string"),
+    pytest.param(
+        with_fields(metadata={f"k{i}": "v" for i in range(21)}),
+        422,
+        "validation_error",
+        ["body", "metadata"],
+        id="metadata-21-pairs",
+    ),
+    pytest.param(
+        with_fields(metadata={"k" * 41: "v"}),
+        422,
+        "validation_error",
+        ["body", "metadata"],
+        id="metadata-key-41",
+    ),
+    pytest.param(
+        with_fields(metadata={"k": "v" * 501}),
+        422,
+        "validation_error",
+        ["body", "metadata"],
+        id="metadata-value-501",
+    ),
+    pytest.param(
+        with_fields(metadata={"k": 1}),
+        422,
+        "validation_error",
+        ["body", "metadata"],
+        id="metadata-value-not-string",
+    ),
     # expires_in 10..604800, confirm a real boolean, return_url absolute, customer strict
-    pytest.param(with_fields(expires_in=9), 422, "validation_error", ["body", "expires_in"], id="expires-in-9"),
-    pytest.param(with_fields(expires_in=604801), 422, "validation_error", ["body", "expires_in"],
-                 id="expires-in-604801"),
-    pytest.param(with_fields(confirm="true"), 422, "validation_error", ["body", "confirm"], id="confirm-string"),
-    pytest.param(with_fields(return_url="not-a-url"), 422, "validation_error", ["body", "return_url"],
-                 id="return-url-not-a-url"),
-    pytest.param(with_fields(customer={"name": "Nguyen Van A", "nickname": "A"}), 422, "validation_error",
-                 ["body", "customer"], id="customer-unknown-field"),
+    pytest.param(
+        with_fields(expires_in=9), 422, "validation_error", ["body", "expires_in"], id="expires-in-9"
+    ),
+    pytest.param(
+        with_fields(expires_in=604801),
+        422,
+        "validation_error",
+        ["body", "expires_in"],
+        id="expires-in-604801",
+    ),
+    pytest.param(
+        with_fields(confirm="true"), 422, "validation_error", ["body", "confirm"], id="confirm-string"
+    ),
+    pytest.param(
+        with_fields(return_url="not-a-url"),
+        422,
+        "validation_error",
+        ["body", "return_url"],
+        id="return-url-not-a-url",
+    ),
+    pytest.param(
+        with_fields(customer={"name": "Nguyen Van A", "nickname": "A"}),
+        422,
+        "validation_error",
+        ["body", "customer"],
+        id="customer-unknown-field",
+    ),
     # the body itself must be an object
     pytest.param([VALID], 422, "validation_error", ["body"], id="body-array"),
     pytest.param("amount=150000", 422, "validation_error", ["body"], id="body-string"),
@@ -148,7 +230,9 @@ async def test_create_payment_refuses_bad_input_and_writes_nothing(
     await assert_no_payments(client, merchant)
 
 
-async def test_refused_confirm_true_payment_writes_nothing(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+async def test_refused_confirm_true_payment_writes_nothing(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
     response = await client.post(
         "/v1/payments", json=with_fields(amount=0, confirm=True), headers=merchant.idem()
     )
@@ -181,7 +265,7 @@ async def test_raw_json_that_is_not_an_object_is_a_validation_error(
     await assert_no_payments(client, merchant)
 
 
-# --- boundaries that must be accepted -------------------------------------------------------------------------
+# --- boundaries that must be accepted ---
 
 
 @pytest.mark.parametrize("confirm", [False, True], ids=["unconfirmed", "confirmed"])
@@ -220,19 +304,29 @@ async def test_boundary_values_are_accepted(
     assert response.status_code == 201, response.text
     payment = response.json()
     for name, value in changes.items():
-        assert payment[name] == value
+        if name == "expires_in":
+            lifetime = datetime.fromisoformat(payment["expires_at"]) - datetime.fromisoformat(
+                payment["created_at"]
+            )
+            assert lifetime == timedelta(seconds=value)
+        else:
+            assert payment[name] == value
 
 
-# --- Idempotency-Key header -----------------------------------------------------------------------------------
+# --- Idempotency-Key header ---
 
 
-async def test_create_payment_without_idempotency_key(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+async def test_create_payment_without_idempotency_key(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
     response = await client.post("/v1/payments", json=VALID, headers=merchant.headers)
     assert_problem(response, 400, "idempotency_key_missing")
     await assert_no_payments(client, merchant)
 
 
-async def test_create_refund_without_idempotency_key(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+async def test_create_refund_without_idempotency_key(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
     payment = await paid_payment(client, merchant)
 
     response = await client.post("/v1/refunds", json={"payment_id": payment["id"]}, headers=merchant.headers)
@@ -255,7 +349,9 @@ INVALID_KEYS = [
 async def test_create_payment_with_invalid_idempotency_key(
     client: httpx.AsyncClient, merchant: MerchantHandle, key: str | bytes
 ) -> None:
-    response = await client.post("/v1/payments", json=VALID, headers={**merchant.headers, "Idempotency-Key": key})
+    response = await client.post(
+        "/v1/payments", json=VALID, headers={**merchant.headers, "Idempotency-Key": key}
+    )
     assert_problem(response, 400, "idempotency_key_invalid")
     await assert_no_payments(client, merchant)
 
@@ -266,7 +362,9 @@ async def test_create_refund_with_invalid_idempotency_key(
 ) -> None:
     payment = await paid_payment(client, merchant)
     response = await client.post(
-        "/v1/refunds", json={"payment_id": payment["id"]}, headers={**merchant.headers, "Idempotency-Key": key}
+        "/v1/refunds",
+        json={"payment_id": payment["id"]},
+        headers={**merchant.headers, "Idempotency-Key": key},
     )
     assert_problem(response, 400, "idempotency_key_invalid")
     refunds = await client.get("/v1/refunds", headers=merchant.headers)
@@ -287,7 +385,7 @@ async def test_a_255_character_idempotency_key_is_accepted(
     assert len((await client.get("/v1/payments", headers=merchant.headers)).json()["data"]) == 1
 
 
-# --- list parameters ------------------------------------------------------------------------------------------
+# --- list parameters ---
 
 
 @pytest.mark.parametrize("path", ["/v1/payments", "/v1/refunds", "/v1/events", "/v1/ledger/transactions"])
@@ -319,10 +417,12 @@ async def test_list_payments_with_bad_filter(
     assert_problem(response, 422, "validation_error", ["query", param])
 
 
-# --- actions not allowed in the payment's state ---------------------------------------------------------------
+# --- actions not allowed in the payment's state ---
 
 
-async def test_confirm_an_already_confirmed_payment(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+async def test_confirm_an_already_confirmed_payment(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
     payment = await create_vietqr_payment(client, merchant)
     assert payment["status"] == "requires_action"
 
@@ -346,7 +446,9 @@ async def test_cancel_a_succeeded_payment(client: httpx.AsyncClient, merchant: M
     assert "payment.canceled" not in [e["type"] for e in events]
 
 
-async def test_refund_a_payment_awaiting_the_payer(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+async def test_refund_a_payment_awaiting_the_payer(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
     payment = await create_vietqr_payment(client, merchant)
     assert payment["status"] == "requires_action"
 

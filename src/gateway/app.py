@@ -63,11 +63,15 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         registry=AdapterRegistry.with_installed([VietQRAdapter()]),
         secret_box=secret_box,
         metrics=Metrics(),
-        provider_http=httpx.AsyncClient(timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}),
+        provider_http=httpx.AsyncClient(
+            timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}
+        ),
     )
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock | None = None, background: bool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, background: bool | None = None
+) -> FastAPI:
     settings = settings or Settings()
     # Here and not only in the CLI: `serve --workers N` starts fresh processes that import only this factory.
     configure_logging(settings.log_level)

@@ -148,7 +148,9 @@ def ledger_verify() -> None:
     settings = _settings()
     problems, count = asyncio.run(_verify(settings))
     for p in problems:
-        typer.echo(f"UNBALANCED {p.transaction_id} {p.currency}: debits {p.debits} credits {p.credits}", err=True)
+        typer.echo(
+            f"UNBALANCED {p.transaction_id} {p.currency}: debits {p.debits} credits {p.credits}", err=True
+        )
     if problems:
         typer.echo(f"ledger NOT balanced: {len(problems)} of {count} transactions", err=True)
         raise typer.Exit(1)
@@ -199,8 +201,13 @@ def openapi(output: Annotated[Path | None, typer.Option(help="Write here instead
     """Print (or write) the OpenAPI document the app serves."""
     from gateway.app import create_app
 
-    document = json.dumps(create_app(Settings(database_url="sqlite+aiosqlite:///:memory:",
-                                              secret_key="x" * 32)).openapi(), indent=2) + "\n"  # type: ignore[arg-type]
+    document = (
+        json.dumps(
+            create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", secret_key="x" * 32)).openapi(),
+            indent=2,
+        )
+        + "\n"
+    )  # type: ignore[arg-type]
     if output is None:
         sys.stdout.write(document)
     else:

@@ -67,6 +67,15 @@ class KeyMode(StrEnum):
 
 # ISO 4217 minor-unit exponents of the currencies the gateway knows; an unknown code is a validation error,
 # a known one that no provider takes is `currency_not_supported`.
-CURRENCY_EXPONENTS: dict[str, int] = {"VND": 0, "USD": 2, "EUR": 2, "JPY": 0, "KRW": 0, "CNY": 2, "SGD": 2, "THB": 2}
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "VND": 0,
+    "USD": 2,
+    "EUR": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "CNY": 2,
+    "SGD": 2,
+    "THB": 2,
+}
 
 MAX_AMOUNT = 9_999_999_999_999

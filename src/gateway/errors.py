@@ -140,17 +140,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
         errors = _validation_errors(exc)
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return problem_response(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.",
-                                    errors=errors)
+            return problem_response(
+                400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.", errors=errors
+            )
         fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or "body" for e in errors)
-        return problem_response(422, "validation_error", "Validation failed", f"Invalid fields: {fields}",
-                                errors=errors)
+        return problem_response(
+            422, "validation_error", "Validation failed", f"Invalid fields: {fields}", errors=errors
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return problem_response(exc.status_code, code, str(exc.detail), str(exc.detail),
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
@@ -158,9 +161,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConnectionError)
     async def _database_down(_request: Request, exc: Exception) -> Response:
         log.error("database.unavailable", error=type(exc).__name__)
-        return problem_response(503, "database_unavailable", "Database unavailable",
-                                "The database is not answering; retry with the same Idempotency-Key.",
-                                headers={"Retry-After": "1"})
+        return problem_response(
+            503,
+            "database_unavailable",
+            "Database unavailable",
+            "The database is not answering; retry with the same Idempotency-Key.",
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> Response:
@@ -171,5 +178,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("request.unhandled_error", error=type(exc).__name__)
-        return problem_response(500, "internal_error", "Internal error",
-                                "Something went wrong on our side; it was logged. Retrying is safe.")
+        return problem_response(
+            500,
+            "internal_error",
+            "Internal error",
+            "Something went wrong on our side; it was logged. Retrying is safe.",
+        )

@@ -59,5 +59,10 @@ class RequestContextMiddleware:
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(elapsed)
             if self.access_log:
-                log.info("http.request", method=method, route=template, status=status,
-                         duration_ms=round(elapsed * 1000, 2))
+                log.info(
+                    "http.request",
+                    method=method,
+                    route=template,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )

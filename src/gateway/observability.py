@@ -46,7 +46,9 @@ def _scrub(key: str, value: Any) -> Any:
     return value
 
 
-def scrub_sensitive(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def scrub_sensitive(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key != "event":
             event_dict[key] = _scrub(key, event_dict[key])
@@ -117,10 +119,14 @@ class Metrics:
             "gateway_refunds", "Refunds entering each status", ["status"], registry=self.registry
         )
         self.notifications = Counter(
-            "gateway_provider_notifications", "Provider notifications by outcome", ["provider", "outcome"],
+            "gateway_provider_notifications",
+            "Provider notifications by outcome",
+            ["provider", "outcome"],
             registry=self.registry,
         )
         self.provider_calls = Histogram(
-            "gateway_provider_call_duration_seconds", "Calls to providers", ["provider", "operation", "outcome"],
+            "gateway_provider_call_duration_seconds",
+            "Calls to providers",
+            ["provider", "operation", "outcome"],
             registry=self.registry,
         )

@@ -100,7 +100,8 @@ async def sql(rt: Runtime, statement: str, **params: Any) -> list[dict[str, Any]
 async def notifications_stored(rt: Runtime) -> list[dict[str, Any]]:
     return await sql(
         rt,
-        "SELECT verified, outcome, detail, payment_id, body FROM provider_notifications ORDER BY received_at, id",
+        "SELECT verified, outcome, detail, payment_id, body FROM provider_notifications "
+        "ORDER BY received_at, id",
     )
 
 

@@ -12,7 +12,9 @@ from gateway.adapters.emvco import parse_vietqr
 from tests.conftest import MerchantHandle, create_vietqr_payment, pay
 
 
-async def test_create_and_confirm_shows_a_scannable_qr(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+async def test_create_and_confirm_shows_a_scannable_qr(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
     payment = await create_vietqr_payment(client, merchant, amount=150000)
 
     assert payment["status"] == "requires_action"
@@ -44,26 +46,34 @@ async def test_payer_transfer_succeeds_the_payment_and_posts_the_ledger(
     assert paid.json()["status"] == "succeeded"
     assert paid.json()["amount_received"] == 150000
 
-    ledger = (await client.get(f"/v1/ledger/transactions?payment_id={payment['id']}", headers=merchant.headers)).json()
+    ledger = (
+        await client.get(f"/v1/ledger/transactions?payment_id={payment['id']}", headers=merchant.headers)
+    ).json()
     [tx] = ledger["data"]
     assert tx["kind"] == "payment_received"
-    assert sorted((e["direction"], e["amount"]) for e in tx["entries"]) == [("credit", 150000), ("debit", 150000)]
+    assert sorted((e["direction"], e["amount"]) for e in tx["entries"]) == [
+        ("credit", 150000),
+        ("debit", 150000),
+    ]
 
     events = (await client.get("/v1/events", headers=merchant.headers)).json()["data"]
     assert [e["type"] for e in events] == ["payment.succeeded", "payment.requires_action"]
     assert events[0]["data"]["object"]["status"] == "succeeded"
 
     balance = (await client.get("/v1/balance", headers=merchant.headers)).json()
-    assert balance == {"object": "balance", "balances": [{"currency": "VND", "collected": 150000, "refunded": 0,
-                                                          "net": 150000}]}
+    assert balance == {
+        "object": "balance",
+        "balances": [{"currency": "VND", "collected": 150000, "refunded": 0, "net": 150000}],
+    }
 
 
 async def test_refund_goes_back_through_the_bank(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
     payment = await create_vietqr_payment(client, merchant, amount=200000)
     await pay(client, merchant, payment["id"])
 
-    refund = await client.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 50000},
-                               headers=merchant.idem())
+    refund = await client.post(
+        "/v1/refunds", json={"payment_id": payment["id"], "amount": 50000}, headers=merchant.idem()
+    )
     assert refund.status_code == 201, refund.text
     assert refund.json()["status"] == "succeeded"
     assert refund.json()["id"].startswith("re_")
@@ -72,6 +82,12 @@ async def test_refund_goes_back_through_the_bank(client: httpx.AsyncClient, merc
     assert after["amount_refunded"] == 50000
     balance = (await client.get("/v1/balance", headers=merchant.headers)).json()["balances"][0]
     assert (balance["collected"], balance["refunded"], balance["net"]) == (200000, 50000, 150000)
-    kinds = [t["kind"] for t in (await client.get(f"/v1/ledger/transactions?refund_id={refund.json()['id']}",
-                                                  headers=merchant.headers)).json()["data"]]
+    kinds = [
+        t["kind"]
+        for t in (
+            await client.get(
+                f"/v1/ledger/transactions?refund_id={refund.json()['id']}", headers=merchant.headers
+            )
+        ).json()["data"]
+    ]
     assert kinds == ["refund_succeeded"]

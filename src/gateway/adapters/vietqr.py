@@ -107,7 +107,9 @@ class VietQRCredentials(BaseModel):
     account_number: str = Field(pattern=r"^[0-9A-Za-z]{1,19}$")
     account_name: str = Field(min_length=1, max_length=70)
     webhook_secret: SecretStr | None = Field(default=None, description="Key of the bank's notification HMAC")
-    api_base_url: str | None = Field(default=None, pattern=r"^https?://", description="The bank's transfer API")
+    api_base_url: str | None = Field(
+        default=None, pattern=r"^https?://", description="The bank's transfer API"
+    )
     api_key: SecretStr | None = None
 
 
@@ -193,7 +195,9 @@ class VietQRAdapter:
         }
         try:
             response = await ctx.http.post(
-                f"{ctx.credentials.base_url}/transfers", json=body, headers={"authorization": f"Bearer {api_key}"}
+                f"{ctx.credentials.base_url}/transfers",
+                json=body,
+                headers={"authorization": f"Bearer {api_key}"},
             )
         except httpx.ConnectError as exc:
             raise ProviderTechnicalError(f"bank unreachable: {exc}", certainly_not_created=True) from exc
@@ -206,13 +210,17 @@ class VietQRAdapter:
         except ValueError as exc:
             raise ProviderTechnicalError("bank answered with a body that is not JSON") from exc
         if response.status_code >= 400:
-            raise ProviderDeclinedError(str(answer.get("error", f"http_{response.status_code}")),
-                                        str(answer.get("message", "The bank refused the transfer")))
+            raise ProviderDeclinedError(
+                str(answer.get("error", f"http_{response.status_code}")),
+                str(answer.get("message", "The bank refused the transfer")),
+            )
         status = RefundOutcome.succeeded if answer.get("status") == "completed" else RefundOutcome.pending
         return RefundResult(status=status, provider_reference=str(answer.get("transfer_id") or "") or None)
 
     async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult:
-        raise ProviderDeclinedError("status_query_not_supported", "Bank transfers are confirmed by notification")
+        raise ProviderDeclinedError(
+            "status_query_not_supported", "Bank transfers are confirmed by notification"
+        )
 
     def notification_account(self, request: InboundRequest) -> str | None:
         try:

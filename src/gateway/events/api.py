@@ -28,7 +28,10 @@ class EventObject(BaseModel):
 
 @router.get("", response_model=ListEnvelope[EventObject], summary="List events, newest first")
 async def list_events(
-    rt: RuntimeDep, scope: MerchantDep, type: EventType | None = None, limit: Limit = 20,
+    rt: RuntimeDep,
+    scope: MerchantDep,
+    type: EventType | None = None,
+    limit: Limit = 20,
     starting_after: StartingAfter = None,
 ) -> Response:
     stmt = select(Event.body).where(Event.merchant_id == scope.merchant_id, Event.livemode == scope.livemode)
@@ -51,7 +54,9 @@ async def get_event(event_id: str, rt: RuntimeDep, scope: MerchantDep) -> Respon
         body = (
             await session.execute(
                 select(Event.body).where(
-                    Event.id == event_id, Event.merchant_id == scope.merchant_id, Event.livemode == scope.livemode
+                    Event.id == event_id,
+                    Event.merchant_id == scope.merchant_id,
+                    Event.livemode == scope.livemode,
                 )
             )
         ).scalar_one_or_none()

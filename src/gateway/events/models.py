@@ -12,7 +12,10 @@ class Event(Base):
     """The outbox: written in the same transaction as the change it reports."""
 
     __tablename__ = "events"
-    __table_args__ = (Index(None, "merchant_id", "livemode", "id"), Index(None, "merchant_id", "livemode", "type", "id"))
+    __table_args__ = (
+        Index(None, "merchant_id", "livemode", "id"),
+        Index(None, "merchant_id", "livemode", "type", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))

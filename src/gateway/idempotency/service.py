@@ -77,16 +77,23 @@ async def run_idempotent(
         if record.response_status is not None:
             await uow.commit()
             assert record.response_body is not None
-            return StoredResponse(record.response_status, record.response_body.encode(), replayed=True,
-                                  problem=record.response_status >= 400)
+            return StoredResponse(
+                record.response_status,
+                record.response_body.encode(),
+                replayed=True,
+                problem=record.response_status >= 400,
+            )
         record_id = record.id
 
         async def _checkpoint(s: AsyncSession, resource_id: str) -> None:
             await s.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.id == record_id)
-                .values(resource_id=resource_id, recovery_point="resource_created",
-                        locked_until=rt.clock.now() + lock_for)
+                .values(
+                    resource_id=resource_id,
+                    recovery_point="resource_created",
+                    locked_until=rt.clock.now() + lock_for,
+                )
             )
 
         uow.on_checkpoint(_checkpoint)
@@ -154,7 +161,8 @@ async def _claim(
         return record
     if not take_over and record.locked_until is not None and record.locked_until > now:
         raise IdempotencyKeyInUse(
-            "A request with this Idempotency-Key is still in progress; retry shortly.", headers={"Retry-After": "1"}
+            "A request with this Idempotency-Key is still in progress; retry shortly.",
+            headers={"Retry-After": "1"},
         )
     # The earlier attempt died or failed with a 5xx: take over and resume from its recovery point.
     record.locked_until = now + lock_for
@@ -166,8 +174,13 @@ async def _complete(session: AsyncSession, record_id: int, status: int, body: by
     await session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == record_id)
-        .values(response_status=status, response_body=body.decode(), recovery_point="finished",
-                locked_until=None, completed_at=rt.clock.now())
+        .values(
+            response_status=status,
+            response_body=body.decode(),
+            recovery_point="finished",
+            locked_until=None,
+            completed_at=rt.clock.now(),
+        )
     )
 
 
@@ -192,8 +205,11 @@ async def _release(rt: Runtime, scope: str, key: str) -> None:
         async with rt.db.transaction() as session:
             await session.execute(
                 update(IdempotencyKey)
-                .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key,
-                       IdempotencyKey.response_status.is_(None))
+                .where(
+                    IdempotencyKey.scope == scope,
+                    IdempotencyKey.key == key,
+                    IdempotencyKey.response_status.is_(None),
+                )
                 .values(locked_until=None)
             )
     except Exception:
@@ -204,6 +220,8 @@ async def purge_expired(rt: Runtime) -> int:
     cutoff = rt.clock.now() - timedelta(hours=rt.settings.idempotency_retention_hours)
     async with rt.db.transaction() as session:
         result = await session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff, IdempotencyKey.locked_until.is_(None))
+            delete(IdempotencyKey).where(
+                IdempotencyKey.created_at < cutoff, IdempotencyKey.locked_until.is_(None)
+            )
         )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -70,7 +70,9 @@ async def list_ledger_transactions(
     if starting_after is not None:
         stmt = stmt.where(LedgerTransaction.id < starting_after)
     async with rt.db.transaction() as session:
-        rows = list((await session.execute(stmt.order_by(LedgerTransaction.id.desc()).limit(limit + 1))).scalars())
+        rows = list(
+            (await session.execute(stmt.order_by(LedgerTransaction.id.desc()).limit(limit + 1))).scalars()
+        )
         page = rows[:limit]
         entries: dict[str, list[dict[str, Any]]] = defaultdict(list)
         if page:
@@ -81,12 +83,23 @@ async def list_ledger_transactions(
             )
             for entry in found.scalars():
                 entries[entry.transaction_id].append(
-                    {"account": entry.account, "direction": entry.direction, "amount": entry.amount,
-                     "currency": entry.currency}
+                    {
+                        "account": entry.account,
+                        "direction": entry.direction,
+                        "amount": entry.amount,
+                        "currency": entry.currency,
+                    }
                 )
     documents = [
-        {"id": t.id, "object": "ledger_transaction", "kind": t.kind, "payment_id": t.payment_id,
-         "refund_id": t.refund_id, "created_at": isoformat(t.created_at), "entries": entries[t.id]}
+        {
+            "id": t.id,
+            "object": "ledger_transaction",
+            "kind": t.kind,
+            "payment_id": t.payment_id,
+            "refund_id": t.refund_id,
+            "created_at": isoformat(t.created_at),
+            "entries": entries[t.id],
+        }
         for t in page
     ]
     return json_response(list_document(documents, len(rows) > limit))

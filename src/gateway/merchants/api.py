@@ -33,19 +33,29 @@ router = APIRouter(prefix="/v1/merchants", tags=["merchants (admin token)"])
 ADMIN_SCOPE = "admin"
 
 
-@router.post("", status_code=201, response_model=MerchantWithKey, summary="Create a merchant and its first test key")
+@router.post(
+    "", status_code=201, response_model=MerchantWithKey, summary="Create a merchant and its first test key"
+)
 async def create_merchant(
-    params: MerchantCreate, request: Request, rt: RuntimeDep, _: AdminDep, idempotency_key: IdempotencyKeyHeader = None
+    params: MerchantCreate,
+    request: Request,
+    rt: RuntimeDep,
+    _: AdminDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
         merchant, key, secret = await service.create_merchant(uow.session, rt, params.name, params.category)
-        return stored({**service.merchant_object(merchant), "api_key": service.new_key_object(key, secret)}, 201)
+        return stored(
+            {**service.merchant_object(merchant), "api_key": service.new_key_object(key, secret)}, 201
+        )
 
     return await idempotent(rt, request, ADMIN_SCOPE, idempotency_key, operation)
 
 
 @router.get("", response_model=ListEnvelope[MerchantObject], summary="List merchants")
-async def list_merchants(rt: RuntimeDep, _: AdminDep, limit: Limit = 20, starting_after: StartingAfter = None) -> Response:
+async def list_merchants(
+    rt: RuntimeDep, _: AdminDep, limit: Limit = 20, starting_after: StartingAfter = None
+) -> Response:
     async with rt.db.transaction() as session:
         rows, has_more = await service.list_merchants(session, limit, starting_after)
     return json_response(list_document([service.merchant_object(m) for m in rows], has_more))
@@ -81,8 +91,13 @@ async def create_api_key(
 async def revoke_api_key(merchant_id: str, key_id: str, rt: RuntimeDep, _: AdminDep) -> Response:
     async with rt.db.transaction() as session:
         key = await service.revoke_api_key(session, rt, merchant_id, key_id)
-        document = {"id": key.id, "object": "api_key", "mode": "live" if key.livemode else "test",
-                    "revoked": True, "revoked_at": isoformat(key.revoked_at) if key.revoked_at else None}
+        document = {
+            "id": key.id,
+            "object": "api_key",
+            "mode": "live" if key.livemode else "test",
+            "revoked": True,
+            "revoked_at": isoformat(key.revoked_at) if key.revoked_at else None,
+        }
     return json_response(document)
 
 

@@ -24,13 +24,17 @@ def _secrets_context(merchant_id: str, provider: str) -> str:
 def seal_secrets(rt: Runtime, merchant_id: str, provider: str, secrets: dict[str, str]) -> str | None:
     if not secrets:
         return None
-    return rt.secret_box.encrypt(orjson.dumps(secrets).decode(), context=_secrets_context(merchant_id, provider))
+    return rt.secret_box.encrypt(
+        orjson.dumps(secrets).decode(), context=_secrets_context(merchant_id, provider)
+    )
 
 
 def _open_secrets(rt: Runtime, row: ProviderAccount) -> dict[str, str]:
     if not row.secrets_encrypted:
         return {}
-    plain = rt.secret_box.decrypt(row.secrets_encrypted, context=_secrets_context(row.merchant_id, row.provider))
+    plain = rt.secret_box.decrypt(
+        row.secrets_encrypted, context=_secrets_context(row.merchant_id, row.provider)
+    )
     loaded: dict[str, Any] = orjson.loads(plain)
     return {str(k): str(v) for k, v in loaded.items()}
 

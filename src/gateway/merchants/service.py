@@ -21,21 +21,36 @@ DEMO_MERCHANT_ID = "mch_demo"
 
 
 def merchant_object(m: Merchant) -> dict[str, Any]:
-    return {"id": m.id, "object": "merchant", "name": m.name, "category": m.category,
-            "created_at": isoformat(m.created_at)}
+    return {
+        "id": m.id,
+        "object": "merchant",
+        "name": m.name,
+        "category": m.category,
+        "created_at": isoformat(m.created_at),
+    }
 
 
 def new_key_object(key: ApiKey, secret: str) -> dict[str, Any]:
-    return {"id": key.id, "object": "api_key", "secret": secret,
-            "mode": (KeyMode.live if key.livemode else KeyMode.test).value, "created_at": isoformat(key.created_at)}
+    return {
+        "id": key.id,
+        "object": "api_key",
+        "secret": secret,
+        "mode": (KeyMode.live if key.livemode else KeyMode.test).value,
+        "created_at": isoformat(key.created_at),
+    }
 
 
 async def create_merchant(
     session: AsyncSession, rt: Runtime, name: str, category: MerchantCategory, merchant_id: str | None = None
 ) -> tuple[Merchant, ApiKey, str]:
     now = rt.clock.now()
-    merchant = Merchant(id=merchant_id or rt.ids.new("mch"), name=name, category=category.value,
-                        created_at=now, updated_at=now)
+    merchant = Merchant(
+        id=merchant_id or rt.ids.new("mch"),
+        name=name,
+        category=category.value,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(merchant)
     await session.flush()
     key, secret = await issue_api_key(session, rt, merchant.id, KeyMode.test)
@@ -66,7 +81,9 @@ async def get_merchant(session: AsyncSession, merchant_id: str) -> Merchant:
     return merchant
 
 
-async def list_merchants(session: AsyncSession, limit: int, starting_after: str | None) -> tuple[list[Merchant], bool]:
+async def list_merchants(
+    session: AsyncSession, limit: int, starting_after: str | None
+) -> tuple[list[Merchant], bool]:
     stmt = select(Merchant)
     if starting_after is not None:
         stmt = stmt.where(Merchant.id < starting_after)
@@ -118,16 +135,19 @@ async def put_provider_account(
     now = rt.clock.now()
     row = (
         await session.execute(
-            select(ProviderAccount).where(
+            select(ProviderAccount)
+            .where(
                 ProviderAccount.merchant_id == merchant_id,
                 ProviderAccount.provider == provider,
                 ProviderAccount.livemode.is_(True),
-            ).with_for_update()
+            )
+            .with_for_update()
         )
     ).scalar_one_or_none()
     if row is None:
-        row = ProviderAccount(id=rt.ids.new("pac"), merchant_id=merchant_id, provider=provider, livemode=True,
-                              created_at=now)
+        row = ProviderAccount(
+            id=rt.ids.new("pac"), merchant_id=merchant_id, provider=provider, livemode=True, created_at=now
+        )
         session.add(row)
     row.settings = settings
     row.secrets_encrypted = seal_secrets(rt, merchant_id, provider, secrets)
@@ -159,8 +179,15 @@ async def ensure_demo_merchant(rt: Runtime) -> str:
     async with rt.db.transaction() as session:
         if await session.get(Merchant, DEMO_MERCHANT_ID) is None:
             now = rt.clock.now()
-            session.add(Merchant(id=DEMO_MERCHANT_ID, name="Demo Provincial Hospital", category="hospital",
-                                 created_at=now, updated_at=now))
+            session.add(
+                Merchant(
+                    id=DEMO_MERCHANT_ID,
+                    name="Demo Provincial Hospital",
+                    category="hospital",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
             await session.flush()
         exists = (
             await session.execute(select(ApiKey.id).where(ApiKey.secret_hash == hash_api_key(secret)))

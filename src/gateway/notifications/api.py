@@ -16,14 +16,20 @@ _DESCRIPTION = (
 )
 
 
-@router.post("/v1/providers/{provider}/notifications", summary="A provider's notification (IPN), POST",
-             description=_DESCRIPTION)
+@router.post(
+    "/v1/providers/{provider}/notifications",
+    summary="A provider's notification (IPN), POST",
+    description=_DESCRIPTION,
+)
 async def provider_notification_post(provider: str, request: Request, rt: RuntimeDep) -> Response:
     return await _receive(provider, request, rt)
 
 
-@router.get("/v1/providers/{provider}/notifications", summary="A provider's notification (IPN), GET",
-            description=_DESCRIPTION)
+@router.get(
+    "/v1/providers/{provider}/notifications",
+    summary="A provider's notification (IPN), GET",
+    description=_DESCRIPTION,
+)
 async def provider_notification_get(provider: str, request: Request, rt: RuntimeDep) -> Response:
     return await _receive(provider, request, rt)
 

@@ -37,7 +37,10 @@ class ReceivedFunds(Base):
     """
 
     __tablename__ = "received_funds"
-    __table_args__ = (UniqueConstraint("provider", "provider_transaction_id"), Index(None, "status", "received_at"))
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_transaction_id"),
+        Index(None, "status", "received_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     provider: Mapped[str] = mapped_column(String(40))

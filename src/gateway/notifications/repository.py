@@ -14,7 +14,10 @@ from gateway.notifications.models import ReceivedFunds
 async def record_received_funds(session: AsyncSession, values: dict[str, Any]) -> bool:
     """False when the provider already reported this transaction: the repeat changes nothing."""
     return await insert_ignoring_conflict(
-        session, ReceivedFunds.__table__, values, ["provider", "provider_transaction_id"]  # type: ignore[arg-type]
+        session,
+        ReceivedFunds.__table__,
+        values,
+        ["provider", "provider_transaction_id"],  # type: ignore[arg-type]
     )
 
 

@@ -50,7 +50,9 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
     refund_id: str | None = None
     try:
         async with rt.db.transaction() as session:
-            candidates = await notification_credentials(session, rt, adapter, adapter.notification_account(inbound))
+            candidates = await notification_credentials(
+                session, rt, adapter, adapter.notification_account(inbound)
+            )
             verified = _verify(adapter, inbound, candidates, now)
             if isinstance(verified, str):
                 outcome, detail = Outcome.rejected, verified
@@ -64,8 +66,14 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
         outcome, detail = Outcome.error, type(exc).__name__
         await _store_failed(rt, provider, inbound, now, detail)
     rt.metrics.notifications.labels(provider, outcome.value).inc()
-    log.info("notification.received", provider=provider, outcome=outcome.value, detail=detail,
-             payment_id=payment_id, refund_id=refund_id)
+    log.info(
+        "notification.received",
+        provider=provider,
+        outcome=outcome.value,
+        detail=detail,
+        payment_id=payment_id,
+        refund_id=refund_id,
+    )
     return adapter.acknowledge(outcome)
 
 
@@ -94,7 +102,11 @@ def _summarise(results: list[_Result]) -> _Result:
 
 
 async def _apply(
-    session: AsyncSession, rt: Runtime, adapter: PaymentAdapter, creds: ProviderCredentials, event: ProviderEvent
+    session: AsyncSession,
+    rt: Runtime,
+    adapter: PaymentAdapter,
+    creds: ProviderCredentials,
+    event: ProviderEvent,
 ) -> _Result:
     if isinstance(event, FundsReceived):
         return await _apply_funds(session, rt, adapter, creds, event)
@@ -104,13 +116,19 @@ async def _apply(
         )
         if payment is None:
             return Outcome.unmatched, "no matching payment", None, None
-        changed = await payments.decline_payment(session, rt, payment, event.failure_code, event.failure_message)
+        changed = await payments.decline_payment(
+            session, rt, payment, event.failure_code, event.failure_message
+        )
         return (Outcome.applied if changed else Outcome.duplicate), None, payment.id, None
     return await _apply_refund(session, rt, adapter, creds, event)
 
 
 async def _apply_funds(
-    session: AsyncSession, rt: Runtime, adapter: PaymentAdapter, creds: ProviderCredentials, event: FundsReceived
+    session: AsyncSession,
+    rt: Runtime,
+    adapter: PaymentAdapter,
+    creds: ProviderCredentials,
+    event: FundsReceived,
 ) -> _Result:
     payment = await payments_repo.lock_by_provider_reference(
         session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id
@@ -150,8 +168,13 @@ async def _apply_funds(
     if not fresh:
         return Outcome.duplicate, "transaction already recorded", payment_id, None
     if reason is not None or payment is None:
-        log.warning("funds.unmatched", provider=adapter.name, amount=event.amount, reason=reason,
-                    content=event.content)
+        log.warning(
+            "funds.unmatched",
+            provider=adapter.name,
+            amount=event.amount,
+            reason=reason,
+            content=event.content,
+        )
         return Outcome.unmatched, reason, payment_id, None
     source = f"{adapter.name}:{event.provider_transaction_id}"
     posted = await payments.record_funds_received(session, rt, payment, event.amount, source)
@@ -159,7 +182,11 @@ async def _apply_funds(
 
 
 async def _apply_refund(
-    session: AsyncSession, rt: Runtime, adapter: PaymentAdapter, creds: ProviderCredentials, event: RefundSettled
+    session: AsyncSession,
+    rt: Runtime,
+    adapter: PaymentAdapter,
+    creds: ProviderCredentials,
+    event: RefundSettled,
 ) -> _Result:
     found = await refunds_repo.find(session, event.refund_id, adapter.name, creds.livemode)
     if found is None or (creds.merchant_id is not None and found.merchant_id != creds.merchant_id):
@@ -207,7 +234,9 @@ def _audit_row(
     )
 
 
-async def _store_failed(rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, detail: str) -> None:
+async def _store_failed(
+    rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, detail: str
+) -> None:
     try:
         async with rt.db.transaction() as session:
             session.add(_audit_row(rt, provider, inbound, now, Outcome.error, detail, None, None))

@@ -130,7 +130,11 @@ async def confirm_payment(
     "still arrive for a canceled payment make it succeed, with `late: true` on its event.",
 )
 async def cancel_payment(
-    payment_id: str, request: Request, rt: RuntimeDep, scope: MerchantDep, idempotency_key: IdempotencyKeyHeader = None
+    payment_id: str,
+    request: Request,
+    rt: RuntimeDep,
+    scope: MerchantDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
         payment = await service.cancel_payment(uow.session, rt, scope, payment_id)

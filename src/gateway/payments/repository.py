@@ -25,12 +25,22 @@ async def get(session: AsyncSession, scope: MerchantScope, payment_id: str) -> P
 
 
 async def get_for_update(session: AsyncSession, scope: MerchantScope, payment_id: str) -> Payment | None:
-    stmt = _scoped(scope).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
+    stmt = (
+        _scoped(scope)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def lock_by_id(session: AsyncSession, payment_id: str) -> Payment | None:
-    stmt = select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
+    stmt = (
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -46,7 +56,15 @@ async def lock_by_provider_reference(
     )
     if merchant_id is not None:
         stmt = stmt.where(Payment.merchant_id == merchant_id)
-    rows = (await session.execute(stmt.order_by(Payment.id).with_for_update().execution_options(populate_existing=True))).scalars().all()
+    rows = (
+        (
+            await session.execute(
+                stmt.order_by(Payment.id).with_for_update().execution_options(populate_existing=True)
+            )
+        )
+        .scalars()
+        .all()
+    )
     return rows[0] if rows else None
 
 
@@ -61,7 +79,11 @@ class PaymentFilters:
 
 
 async def list_page(
-    session: AsyncSession, scope: MerchantScope, filters: PaymentFilters, limit: int, starting_after: str | None
+    session: AsyncSession,
+    scope: MerchantScope,
+    filters: PaymentFilters,
+    limit: int,
+    starting_after: str | None,
 ) -> tuple[list[Payment], bool]:
     stmt = _scoped(scope)
     if filters.status is not None:

@@ -47,7 +47,9 @@ log = structlog.get_logger("gateway.payments")
 
 S = PaymentStatus
 _ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    S.requires_confirmation: frozenset({S.requires_action, S.processing, S.succeeded, S.failed, S.canceled, S.expired}),
+    S.requires_confirmation: frozenset(
+        {S.requires_action, S.processing, S.succeeded, S.failed, S.canceled, S.expired}
+    ),
     S.requires_action: frozenset({S.processing, S.succeeded, S.failed, S.canceled, S.expired}),
     S.processing: frozenset({S.requires_action, S.succeeded, S.failed}),
     # Terminal. The one way out: funds a provider confirms after the payment ended are never dropped.
@@ -131,7 +133,9 @@ def choose_adapter(rt: Runtime, params: PaymentCreate) -> PaymentAdapter:
         try:
             adapter = rt.registry.get(params.provider)
         except UnknownProvider:
-            raise ValidationFailed.field(["body", "provider"], f"unknown provider {params.provider!r}") from None
+            raise ValidationFailed.field(
+                ["body", "provider"], f"unknown provider {params.provider!r}"
+            ) from None
         if params.method not in adapter.capabilities.methods:
             raise ValidationFailed.field(
                 ["body", "provider"], f"provider {adapter.name} does not support method {params.method.value}"
@@ -140,7 +144,9 @@ def choose_adapter(rt: Runtime, params: PaymentCreate) -> PaymentAdapter:
     else:
         candidates = rt.registry.for_method(PaymentMethod(params.method))
         if not candidates:
-            raise MethodNotAvailable(f"No provider for method {params.method.value} is available on this gateway.")
+            raise MethodNotAvailable(
+                f"No provider for method {params.method.value} is available on this gateway."
+            )
     by_currency = [a for a in candidates if params.currency in a.capabilities.currencies]
     if not by_currency:
         raise CurrencyNotSupported(f"No {params.method.value} provider accepts {params.currency}.")
@@ -152,7 +158,9 @@ def choose_adapter(rt: Runtime, params: PaymentCreate) -> PaymentAdapter:
     return by_amount[0]
 
 
-async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, params: PaymentCreate) -> Payment:
+async def create_payment(
+    session: AsyncSession, rt: Runtime, scope: MerchantScope, params: PaymentCreate
+) -> Payment:
     adapter = choose_adapter(rt, params)
     now = rt.clock.now()
     payment = Payment(
@@ -198,7 +206,9 @@ def _start_request(payment: Payment) -> StartPayment:
 StartOutcome = StartResult | ProviderDeclinedError | ProviderTechnicalError
 
 
-async def _call_start(rt: Runtime, adapter: PaymentAdapter, ctx: ProviderContext, payment: Payment) -> StartOutcome:
+async def _call_start(
+    rt: Runtime, adapter: PaymentAdapter, ctx: ProviderContext, payment: Payment
+) -> StartOutcome:
     try:
         return await adapter.start_payment(ctx, _start_request(payment))
     except (ProviderDeclinedError, ProviderTechnicalError) as exc:
@@ -213,7 +223,9 @@ async def confirm_payment(
     outside any transaction, after the attempt is committed, so a crash there is resumed by a retry."""
     payment = await _locked(uow.session, scope, payment_id)
     if payment.status != S.requires_confirmation.value:
-        raise InvalidState(f"Payment {payment.id} is {payment.status}; only requires_confirmation can be confirmed.")
+        raise InvalidState(
+            f"Payment {payment.id} is {payment.status}; only requires_confirmation can be confirmed."
+        )
     if params is not None:
         if params.customer is not None:
             payment.customer = params.customer.model_dump(exclude_none=True)
@@ -234,14 +246,19 @@ async def confirm_payment(
     return payment
 
 
-async def apply_start_outcome(session: AsyncSession, rt: Runtime, payment: Payment, outcome: StartOutcome) -> None:
+async def apply_start_outcome(
+    session: AsyncSession, rt: Runtime, payment: Payment, outcome: StartOutcome
+) -> None:
     if isinstance(outcome, ProviderDeclinedError):
-        await change_status(session, rt, payment, S.failed, failure_code=outcome.code,
-                            failure_message=outcome.message[:255])
+        await change_status(
+            session, rt, payment, S.failed, failure_code=outcome.code, failure_message=outcome.message[:255]
+        )
         return
     if isinstance(outcome, ProviderTechnicalError):
         if outcome.certainly_not_created:
-            raise ProviderUnavailable(f"{payment.provider} could not be reached; retry with the same Idempotency-Key.")
+            raise ProviderUnavailable(
+                f"{payment.provider} could not be reached; retry with the same Idempotency-Key."
+            )
         # The provider may have created the charge: never fail on a guess; the janitor will ask it.
         await change_status(session, rt, payment, S.processing)
         return
@@ -249,15 +266,25 @@ async def apply_start_outcome(session: AsyncSession, rt: Runtime, payment: Payme
     payment.next_action = outcome.next_action
     payment.provider_data = {**payment.provider_data, **outcome.provider_data}
     if outcome.status is ProviderStatus.succeeded:
-        await record_funds_received(session, rt, payment, payment.amount, f"{payment.provider}:{outcome.provider_reference}")
+        await record_funds_received(
+            session, rt, payment, payment.amount, f"{payment.provider}:{outcome.provider_reference}"
+        )
     elif outcome.status is ProviderStatus.failed:
-        await change_status(session, rt, payment, S.failed, failure_code=outcome.failure_code or "declined",
-                            failure_message=outcome.failure_message)
+        await change_status(
+            session,
+            rt,
+            payment,
+            S.failed,
+            failure_code=outcome.failure_code or "declined",
+            failure_message=outcome.failure_message,
+        )
     else:
         await change_status(session, rt, payment, S(outcome.status.value))
 
 
-async def cancel_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, payment_id: str) -> Payment:
+async def cancel_payment(
+    session: AsyncSession, rt: Runtime, scope: MerchantScope, payment_id: str
+) -> Payment:
     payment = await _locked(session, scope, payment_id)
     await expire_if_due(session, rt, payment)
     if PaymentStatus(payment.status) not in _CANCELABLE:
@@ -324,7 +351,9 @@ async def decline_payment(
     """The provider reports the payer's attempt failed; False if the payment had already ended."""
     if PaymentStatus(payment.status).is_terminal:
         return False
-    await change_status(session, rt, payment, S.failed, failure_code=failure_code, failure_message=failure_message[:255])
+    await change_status(
+        session, rt, payment, S.failed, failure_code=failure_code, failure_message=failure_message[:255]
+    )
     return True
 
 

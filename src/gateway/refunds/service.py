@@ -76,7 +76,9 @@ async def _reserve(
     if payment is None:
         raise NotFound(f"No payment {params.payment_id}.")
     if payment.status != PaymentStatus.succeeded.value:
-        raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded.")
+        raise InvalidState(
+            f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded."
+        )
     adapter = rt.registry.get(payment.provider)
     if not adapter.capabilities.refunds:
         raise RefundNotSupported(f"Provider {adapter.name} cannot refund.")
@@ -164,20 +166,41 @@ async def apply_refund_outcome(
     outcome: RefundResult | ProviderDeclinedError | ProviderTechnicalError,
 ) -> None:
     if isinstance(outcome, ProviderDeclinedError):
-        await settle_refund(session, rt, payment, refund, succeeded=False, failure_code=outcome.code,
-                            failure_message=outcome.message)
+        await settle_refund(
+            session,
+            rt,
+            payment,
+            refund,
+            succeeded=False,
+            failure_code=outcome.code,
+            failure_message=outcome.message,
+        )
     elif isinstance(outcome, ProviderTechnicalError):
         if outcome.certainly_not_created:
-            await settle_refund(session, rt, payment, refund, succeeded=False, failure_code="provider_unavailable",
-                                failure_message=str(outcome))
+            await settle_refund(
+                session,
+                rt,
+                payment,
+                refund,
+                succeeded=False,
+                failure_code="provider_unavailable",
+                failure_message=str(outcome),
+            )
         # Otherwise the provider may have the transfer: it stays pending until the provider says.
     else:
         if outcome.provider_reference and refund.provider_reference is None:
             refund.provider_reference = outcome.provider_reference
             refund.updated_at = rt.clock.now()
         if outcome.status is not RefundOutcome.pending:
-            await settle_refund(session, rt, payment, refund, succeeded=outcome.status is RefundOutcome.succeeded,
-                                failure_code=outcome.failure_code, failure_message=outcome.failure_message)
+            await settle_refund(
+                session,
+                rt,
+                payment,
+                refund,
+                succeeded=outcome.status is RefundOutcome.succeeded,
+                failure_code=outcome.failure_code,
+                failure_message=outcome.failure_message,
+            )
 
 
 async def settle_refund(

@@ -7,7 +7,11 @@ from gateway.adapters.base import ProviderCredentials
 from gateway.crypto import SecretBox
 
 SANDBOX_SETTINGS: dict[str, dict[str, str]] = {
-    "vietqr": {"bank_bin": "970436", "account_number": "0011223344", "account_name": "CONG THANH TOAN SANDBOX"},
+    "vietqr": {
+        "bank_bin": "970436",
+        "account_number": "0011223344",
+        "account_name": "CONG THANH TOAN SANDBOX",
+    },
 }
 
 
@@ -18,7 +22,9 @@ def sandbox_secrets(secret_box: SecretBox, provider: str) -> dict[str, str]:
     }
 
 
-def sandbox_credentials(secret_box: SecretBox, sandbox_base_url: str, provider: str) -> ProviderCredentials | None:
+def sandbox_credentials(
+    secret_box: SecretBox, sandbox_base_url: str, provider: str
+) -> ProviderCredentials | None:
     settings = SANDBOX_SETTINGS.get(provider)
     if settings is None:
         return None

@@ -11,7 +11,9 @@ from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets
 from gateway.sandbox.vietqr_bank import SandboxBank
 
 
-def create_sandbox_app(secret_box: SecretBox, gateway_url: str, http: httpx.AsyncClient, clock: Clock) -> FastAPI:
+def create_sandbox_app(
+    secret_box: SecretBox, gateway_url: str, http: httpx.AsyncClient, clock: Clock
+) -> FastAPI:
     app = FastAPI(title="Payment gateway sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     notify = f"{gateway_url.rstrip('/')}/v1/providers"
     vietqr = SANDBOX_SETTINGS["vietqr"]

@@ -9,12 +9,14 @@ import httpx
 
 from gateway.errors import GatewayError
 
-SandboxFailed = type("SandboxFailed", (GatewayError,), {"status": 502, "code": "sandbox_error",
-                                                        "title": "Sandbox error"})
+SandboxFailed = type(
+    "SandboxFailed", (GatewayError,), {"status": 502, "code": "sandbox_error", "title": "Sandbox error"}
+)
 
 
-async def _pay_vietqr(http: httpx.AsyncClient, base_url: str, provider_data: dict[str, Any], outcome: str,
-                      amount: int) -> None:
+async def _pay_vietqr(
+    http: httpx.AsyncClient, base_url: str, provider_data: dict[str, Any], outcome: str, amount: int
+) -> None:
     response = await http.post(
         f"{base_url}/vietqr/_sandbox/incoming-transfers",
         json={

@@ -110,7 +110,9 @@ class SandboxBank:
         if transfer.outcome == "failure":
             extra.update(status="failed", failure_reason="Payer's bank rejected the transfer")
         # Payers' banks prepend their own words to the purpose; the gateway must still find the code.
-        notification = self._notification("credit", transfer.amount, f"IBFT {transfer.content.lower()}", **extra)
+        notification = self._notification(
+            "credit", transfer.amount, f"IBFT {transfer.content.lower()}", **extra
+        )
         status = await self.notify(notification)
         return {"transaction_id": notification["transaction_id"], "notified_status": status}
 
@@ -136,10 +138,15 @@ class SandboxBank:
                 return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
             existing = self.transfers.get(transfer.request_id)
             if existing is not None:  # idempotent on request_id
-                return JSONResponse({"transfer_id": existing["transfer_id"], "status": existing["status"]}, 202)
+                return JSONResponse(
+                    {"transfer_id": existing["transfer_id"], "status": existing["status"]}, 202
+                )
             failed = self.fail_next_transfers > 0
             self.fail_next_transfers = max(self.fail_next_transfers - 1, 0)
-            record = {"transfer_id": f"TR{len(self.transfers) + 1:010d}", "status": "failed" if failed else "pending"}
+            record = {
+                "transfer_id": f"TR{len(self.transfers) + 1:010d}",
+                "status": "failed" if failed else "pending",
+            }
             self.transfers[transfer.request_id] = record
             background.add_task(self.execute_transfer, transfer)
             return JSONResponse({"transfer_id": record["transfer_id"], "status": "pending"}, status_code=202)
