@@ -13,6 +13,7 @@ import typer
 import uvicorn
 
 from gateway.domain import MerchantCategory
+from gateway.ledger.service import Imbalance
 from gateway.settings import Settings
 
 app = typer.Typer(help="Payment gateway for public services.", no_args_is_help=True)
@@ -157,7 +158,7 @@ def ledger_verify() -> None:
     typer.echo(f"ledger balanced: {count} transactions")
 
 
-async def _verify(settings: Settings) -> tuple[list[object], int]:
+async def _verify(settings: Settings) -> tuple[list[Imbalance], int]:
     from sqlalchemy import func, select
 
     from gateway.db import Database, create_engine
@@ -207,7 +208,7 @@ def openapi(output: Annotated[Path | None, typer.Option(help="Write here instead
             indent=2,
         )
         + "\n"
-    )  # type: ignore[arg-type]
+    )
     if output is None:
         sys.stdout.write(document)
     else:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, Table, event
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -104,7 +104,7 @@ class Database:
 
 
 async def insert_ignoring_conflict(
-    session: AsyncSession, table: Table, values: Mapping[str, Any], conflict_columns: list[str]
+    session: AsyncSession, model: type[Base], values: Mapping[str, Any], conflict_columns: list[str]
 ) -> bool:
     """INSERT that does nothing when the unique key already exists; True when a row was written.
 
@@ -113,7 +113,7 @@ async def insert_ignoring_conflict(
     """
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0) == 1)
 

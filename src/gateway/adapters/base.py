@@ -225,9 +225,12 @@ class NotificationRejected(Exception):
 class PaymentAdapter(Protocol):
     name: str
     capabilities: Capabilities
-    # The live credentials a merchant stores with PUT /v1/merchants/{id}/providers/{name}; fields typed
-    # SecretStr are encrypted at rest and never returned.
-    credentials_model: type[BaseModel]
+
+    @property
+    def credentials_model(self) -> type[BaseModel]:
+        """The live credentials a merchant stores with PUT /v1/merchants/{id}/providers/{name}; fields
+        typed SecretStr are encrypted at rest and never returned."""
+        ...
 
     def account_key(self, settings: Mapping[str, str]) -> str | None:
         """The identifier the provider's notifications carry for this account (routes them to a merchant)."""

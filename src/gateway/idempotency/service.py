@@ -77,12 +77,7 @@ async def run_idempotent(
         if record.response_status is not None:
             await uow.commit()
             assert record.response_body is not None
-            return StoredResponse(
-                record.response_status,
-                record.response_body.encode(),
-                replayed=True,
-                problem=record.response_status >= 400,
-            )
+            return _replay(rt, record)
         record_id = record.id
 
         async def _checkpoint(s: AsyncSession, resource_id: str) -> None:
@@ -98,7 +93,7 @@ async def run_idempotent(
 
         uow.on_checkpoint(_checkpoint)
         response = await operation(uow, record.resource_id)
-        await _complete(uow.session, record_id, response.status, response.body, rt)
+        await _complete(uow.session, rt, record, response.status, response.body)
         await uow.commit()
         return response
     except GatewayError as exc:
@@ -130,7 +125,7 @@ async def _claim(
     now = rt.clock.now()
     inserted = await insert_ignoring_conflict(
         session,
-        IdempotencyKey.__table__,  # type: ignore[arg-type]
+        IdempotencyKey,
         {
             "scope": scope,
             "key": key,
@@ -170,13 +165,29 @@ async def _claim(
     return record
 
 
-async def _complete(session: AsyncSession, record_id: int, status: int, body: bytes, rt: Runtime) -> None:
+def _body_context(scope: str, key: str) -> str:
+    return f"idempotency:{scope}:{key}"
+
+
+def _replay(rt: Runtime, record: IdempotencyKey) -> StoredResponse:
+    assert record.response_status is not None and record.response_body is not None
+    body = rt.secret_box.decrypt(record.response_body, context=_body_context(record.scope, record.key))
+    return StoredResponse(
+        record.response_status, body.encode(), replayed=True, problem=record.response_status >= 400
+    )
+
+
+async def _complete(
+    session: AsyncSession, rt: Runtime, record: IdempotencyKey, status: int, body: bytes
+) -> None:
+    # Responses can carry secrets (a new API key, a webhook secret) and payers' details: encrypted at rest.
+    sealed = rt.secret_box.encrypt(body.decode(), context=_body_context(record.scope, record.key))
     await session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.id == record_id)
+        .where(IdempotencyKey.id == record.id)
         .values(
             response_status=status,
-            response_body=body.decode(),
+            response_body=sealed,
             recovery_point="finished",
             locked_until=None,
             completed_at=rt.clock.now(),
@@ -192,7 +203,7 @@ async def _store_refusal(
         async with rt.db.transaction() as session:
             record = await _claim(session, rt, scope, key, method, path, digest, timedelta(0), take_over=True)
             if record.response_status is None:
-                await _complete(session, record.id, exc.status, body, rt)
+                await _complete(session, rt, record, exc.status, body)
     except GatewayError:
         pass  # someone else owns the key now; their answer stands
     except Exception:

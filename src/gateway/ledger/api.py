@@ -13,6 +13,7 @@ from gateway.auth import MerchantDep, RuntimeDep
 from gateway.clock import isoformat
 from gateway.ledger.models import LedgerEntry, LedgerTransaction
 from gateway.ledger.service import merchant_balances
+from gateway.refunds.service import ensure_visible
 from gateway.schemas import ListEnvelope, list_document
 
 router = APIRouter(tags=["ledger"])
@@ -70,6 +71,7 @@ async def list_ledger_transactions(
     if starting_after is not None:
         stmt = stmt.where(LedgerTransaction.id < starting_after)
     async with rt.db.transaction() as session:
+        await ensure_visible(session, scope, payment_id=payment_id, refund_id=refund_id)
         rows = list(
             (await session.execute(stmt.order_by(LedgerTransaction.id.desc()).limit(limit + 1))).scalars()
         )

@@ -74,7 +74,7 @@ async def post_transaction(
     transaction_id = rt.ids.new("ltx")
     inserted = await insert_ignoring_conflict(
         session,
-        LedgerTransaction.__table__,  # type: ignore[arg-type]
+        LedgerTransaction,
         {
             "id": transaction_id,
             "merchant_id": merchant_id,

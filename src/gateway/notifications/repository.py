@@ -15,9 +15,9 @@ async def record_received_funds(session: AsyncSession, values: dict[str, Any]) -
     """False when the provider already reported this transaction: the repeat changes nothing."""
     return await insert_ignoring_conflict(
         session,
-        ReceivedFunds.__table__,
+        ReceivedFunds,
         values,
-        ["provider", "provider_transaction_id"],  # type: ignore[arg-type]
+        ["provider", "provider_transaction_id"],
     )
 
 

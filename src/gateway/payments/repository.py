@@ -16,7 +16,7 @@ from gateway.payments.models import Payment
 EXPIRABLE = (PaymentStatus.requires_confirmation.value, PaymentStatus.requires_action.value)
 
 
-def _scoped(scope: MerchantScope) -> Select[tuple[Payment]]:
+def _scoped(scope: MerchantScope) -> Select[Payment]:
     return select(Payment).where(Payment.merchant_id == scope.merchant_id, Payment.livemode == scope.livemode)
 
 

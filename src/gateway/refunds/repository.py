@@ -10,7 +10,7 @@ from gateway.domain import RefundStatus
 from gateway.refunds.models import Refund
 
 
-def _scoped(scope: MerchantScope) -> Select[tuple[Refund]]:
+def _scoped(scope: MerchantScope) -> Select[Refund]:
     return select(Refund).where(Refund.merchant_id == scope.merchant_id, Refund.livemode == scope.livemode)
 
 

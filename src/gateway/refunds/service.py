@@ -252,3 +252,17 @@ async def get_refund(session: AsyncSession, scope: MerchantScope, refund_id: str
     if refund is None:
         raise NotFound(f"No refund {refund_id}.")
     return refund
+
+
+async def ensure_visible(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    payment_id: str | None = None,
+    refund_id: str | None = None,
+) -> None:
+    """A list filtered by a parent the caller cannot see answers 404, as the parent itself would."""
+    if payment_id is not None and await payments.get(session, scope, payment_id) is None:
+        raise NotFound(f"No payment {payment_id}.")
+    if refund_id is not None and await repository.get(session, scope, refund_id) is None:
+        raise NotFound(f"No refund {refund_id}.")
