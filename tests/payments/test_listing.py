@@ -1,0 +1,65 @@
+"""GET /v1/payments: filters and keyset pagination, newest first."""
+
+from __future__ import annotations
+
+import httpx
+
+from gateway.clock import ManualClock
+from tests.conftest import MerchantHandle, create_vietqr_payment, pay
+
+
+async def test_filters_and_pages(
+    client: httpx.AsyncClient, merchant: MerchantHandle, clock: ManualClock
+) -> None:
+    created = []
+    for i in range(7):
+        created.append(
+            await create_vietqr_payment(client, merchant, amount=10000 + i, reference=f"BILL-{i % 3}")
+        )
+        clock.advance(60)
+    await pay(client, merchant, created[2]["id"])
+    newest_first = [p["id"] for p in reversed(created)]
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = "?limit=3" + (f"&starting_after={cursor}" if cursor else "")
+        page = (await client.get(f"/v1/payments{query}", headers=merchant.headers)).json()
+        assert page["object"] == "list"
+        seen += [p["id"] for p in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = page["data"][-1]["id"]
+    assert seen == newest_first
+
+    async def ids(query: str) -> list[str]:
+        response = await client.get(f"/v1/payments?{query}", headers=merchant.headers)
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()["data"]]
+
+    assert await ids("status=succeeded") == [created[2]["id"]]
+    assert await ids("reference=BILL-1") == [created[4]["id"], created[1]["id"]]
+    assert await ids("method=vietqr&provider=vietqr&limit=100") == newest_first
+    assert await ids("provider=vnpay") == []
+    start = created[2]["created_at"]
+    end = created[5]["created_at"]
+    assert await ids(f"created_gte={start}&created_lt={end}") == [
+        created[4]["id"],
+        created[3]["id"],
+        created[2]["id"],
+    ]
+
+
+async def test_refund_list_by_payment(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+    payment = await create_vietqr_payment(client, merchant, amount=30000)
+    await pay(client, merchant, payment["id"])
+    made = []
+    for _ in range(3):
+        refund = await client.post(
+            "/v1/refunds", json={"payment_id": payment["id"], "amount": 10000}, headers=merchant.idem()
+        )
+        made.append(refund.json()["id"])
+    listed = (
+        await client.get(f"/v1/refunds?payment_id={payment['id']}&limit=2", headers=merchant.headers)
+    ).json()
+    assert [r["id"] for r in listed["data"]] == made[::-1][:2] and listed["has_more"] is True

@@ -1,0 +1,55 @@
+"""Logs are JSON lines with the request id; secrets are redacted and phone/account numbers masked."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import structlog
+
+from gateway.observability import configure_logging
+from tests.conftest import MerchantHandle, create_vietqr_payment
+
+
+def test_scrubbing_masks_numbers_and_redacts_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO")
+    structlog.get_logger("t").info(
+        "funds.unmatched",
+        counter_account_number="1017595600",
+        phone="0912345678",
+        api_key="sk_live_abcdef",
+        webhook_secret="whsec_xyz",
+        content="IBFT chuyen tien tu 0912345678 den 1017595600",
+    )
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["event"] == "funds.unmatched"
+    assert line["counter_account_number"] == "******5600"
+    assert line["phone"] == "******5678"
+    assert line["api_key"] == "[redacted]" and line["webhook_secret"] == "[redacted]"
+    assert "0912345678" not in line["content"] and "1017595600" not in line["content"]
+
+
+async def test_request_logs_carry_the_request_id_and_no_secret(
+    client: httpx.AsyncClient, merchant: MerchantHandle, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO")
+    capsys.readouterr()
+    payment = await create_vietqr_payment(
+        client,
+        merchant,
+        customer={"name": "Tran Thi B", "phone": "0987654321"},
+    )
+    await client.post(
+        "/v1/providers/vietqr/notifications",
+        content=b'{"bank_bin":"970436","account_number":"0011223344"}',
+        headers={"x-request-id": "req-log-check", "x-bank-signature": "00", "x-bank-timestamp": "1"},
+    )
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert any(
+        entry.get("event") == "payment.requires_action" and entry.get("payment_id") == payment["id"]
+        for entry in lines
+    )
+    assert any(entry.get("request_id") == "req-log-check" for entry in lines)
+    assert merchant.key not in out and "0987654321" not in out
