@@ -58,7 +58,7 @@ def scrub_sensitive(
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to the current sys.stdout, not the one that existed when logging was configured."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stdout
 
