@@ -86,7 +86,7 @@ def migrated_database(
 
 
 TABLES = (
-    "ledger_entries, ledger_transactions, events, received_funds, provider_notifications, refunds, payments, "
+    "webhook_attempts, webhook_deliveries, webhook_endpoints, ledger_entries, ledger_transactions, events, received_funds, provider_notifications, refunds, payments, "
     "idempotency_keys, provider_accounts, api_keys, merchants"
 )
 

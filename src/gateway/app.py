@@ -31,6 +31,8 @@ from gateway.runtime import Runtime
 from gateway.sandbox.api import router as test_helpers_router
 from gateway.sandbox.app import create_sandbox_app
 from gateway.settings import Settings
+from gateway.webhooks.api import router as webhooks_router
+from gateway.webhooks.dispatcher import Dispatcher
 from gateway.workers import run_periodically
 
 DESCRIPTION = """
@@ -81,13 +83,22 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(run_periodically(rt, stop)) if run_background else None
+        dispatcher = Dispatcher(rt) if run_background else None
+        tasks = (
+            [
+                asyncio.create_task(run_periodically(rt, stop)),
+                asyncio.create_task(dispatcher.run_forever(stop)),
+            ]
+            if dispatcher is not None
+            else []
+        )
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*tasks)
+            if dispatcher is not None:
+                await dispatcher.aclose()
             await rt.provider_http.aclose()
             sandbox_http = getattr(_app.state, "sandbox_http", None)
             if sandbox_http is not None:
@@ -106,6 +117,7 @@ def create_app(
         payments_router,
         refunds_router,
         events_router,
+        webhooks_router,
         ledger_router,
         merchants_router,
         notifications_router,

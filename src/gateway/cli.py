@@ -97,13 +97,14 @@ def demo_key() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run the background loops (expiry sweeper, housekeeping) until SIGTERM."""
+    """Run the background loops (webhook dispatcher, expiry sweeper, housekeeping) until SIGTERM."""
     settings = _settings()
     asyncio.run(_run_worker(settings))
 
 
 async def _run_worker(settings: Settings) -> None:
     from gateway.app import build_runtime
+    from gateway.webhooks.dispatcher import Dispatcher
     from gateway.workers import run_periodically
 
     rt = build_runtime(settings)
@@ -111,9 +112,11 @@ async def _run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    dispatcher = Dispatcher(rt)
     try:
-        await run_periodically(rt, stop)
+        await asyncio.gather(run_periodically(rt, stop), dispatcher.run_forever(stop))
     finally:
+        await dispatcher.aclose()
         await rt.db.dispose()
         await rt.provider_http.aclose()
 

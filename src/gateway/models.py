@@ -8,6 +8,7 @@ from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
 from gateway.notifications.models import ProviderNotification, ReceivedFunds
 from gateway.payments.models import Payment
 from gateway.refunds.models import Refund
+from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
@@ -22,4 +23,7 @@ __all__ = [
     "ProviderNotification",
     "ReceivedFunds",
     "Refund",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -107,6 +107,8 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))  # plug-in chatter
+    logging.getLogger("alembic.runtime.migration").setLevel(numeric)  # but say which migrations ran
 
 
 class Metrics:
@@ -134,6 +136,32 @@ class Metrics:
             "gateway_provider_notifications",
             "Provider notifications by outcome",
             ["provider", "outcome"],
+            registry=self.registry,
+        )
+        self.webhook_attempts = Counter(
+            "gateway_webhook_attempts",
+            "Webhook delivery attempts by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "gateway_webhook_deliveries",
+            "Webhook deliveries by what became of them after an attempt",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_latency = Histogram(
+            "gateway_webhook_attempt_duration_seconds",
+            "Webhook attempt latency",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
+            registry=self.registry,
+        )
+        self.webhook_backlog = Gauge(
+            "gateway_webhook_backlog", "Webhook deliveries due and not yet delivered", registry=self.registry
+        )
+        self.webhook_oldest_due_age = Gauge(
+            "gateway_webhook_oldest_due_age_seconds",
+            "How long the oldest due delivery has waited",
             registry=self.registry,
         )
         self.provider_calls = Histogram(

@@ -11,6 +11,7 @@ from gateway.clock import isoformat
 from gateway.domain import EventType
 from gateway.events.models import Event
 from gateway.runtime import Runtime
+from gateway.webhooks.service import enqueue_deliveries
 
 
 async def record_event(
@@ -47,4 +48,5 @@ async def record_event(
         created_at=now,
     )
     session.add(event)
+    await enqueue_deliveries(session, rt, event)
     return event

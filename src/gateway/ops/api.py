@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -10,6 +11,7 @@ from starlette.responses import Response
 from gateway.api_support import json_response
 from gateway.auth import RuntimeDep
 from gateway.errors import problem_response
+from gateway.webhooks.dispatcher import backlog
 
 router = APIRouter(tags=["operations"])
 
@@ -34,4 +36,8 @@ async def readyz(rt: RuntimeDep) -> Response:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(rt: RuntimeDep) -> Response:
+    with contextlib.suppress(Exception):  # metrics stay available while the database is not
+        count, age = await backlog(rt)
+        rt.metrics.webhook_backlog.set(count)
+        rt.metrics.webhook_oldest_due_age.set(age)
     return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

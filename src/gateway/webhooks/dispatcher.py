@@ -1,0 +1,330 @@
+"""Delivers queued webhooks: claim due deliveries with a lease, send them holding no transaction, record
+every attempt. Any number of dispatchers can share one PostgreSQL: a claim is `FOR UPDATE SKIP LOCKED` and
+its lease is committed before anything is sent, so no attempt is sent twice; a dispatcher killed mid-attempt
+leaves a lease that expires, and the delivery is retried (at least once, receivers dedupe on webhook-id)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import httpx
+import structlog
+from sqlalchemy import and_, func, or_, select, update
+from standardwebhooks import Webhook
+
+from gateway import __version__
+from gateway.events.models import Event
+from gateway.runtime import Runtime
+from gateway.webhooks.addresses import UrlNotAllowed, resolve_target
+from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.service import DISABLED, ENABLED, FAILED, PENDING, SUCCEEDED, signing_secrets
+
+log = structlog.get_logger("gateway.webhooks")
+
+RESPONSE_BODY_LIMIT = 1024
+DISABLE_AFTER = timedelta(days=5)
+USER_AGENT = f"public-payments-gateway-webhooks/{__version__}"
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_id: int
+    attempt: int
+    event_id: str
+    body: str
+    endpoint_id: str
+    url: str
+    secrets: list[str]
+
+
+@dataclass(frozen=True)
+class Result:
+    job: Job
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    response_body: str | None
+    retry_after: float | None
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def sign(secrets: list[str], msg_id: str, timestamp: int, body: str) -> str:
+    """Standard Webhooks signatures, one per valid secret, space-separated."""
+    at = datetime.fromtimestamp(timestamp, tz=UTC)  # the library reads it as UTC wall time
+    return " ".join(Webhook(secret).sign(msg_id, at, body) for secret in secrets)
+
+
+def _retry_after(response: httpx.Response, now: float) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    if value.strip().isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError):
+        return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+    return None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        rt: Runtime,
+        *,
+        concurrency: int = 64,
+        per_endpoint: int = 8,
+        batch: int = 200,
+        timeout: float = 15.0,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self.rt = rt
+        self.concurrency = concurrency
+        self.per_endpoint = per_endpoint
+        self.batch = batch
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.lease = timedelta(seconds=timeout * 2 + 30)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            headers={"user-agent": USER_AGENT},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def run_once(self) -> int:
+        """Claim what is due, deliver it, record the attempts; returns how many were attempted."""
+        jobs = await self._claim()
+        if not jobs:
+            return 0
+        results = await asyncio.gather(*(self._deliver(job) for job in jobs))
+        await self._record(results)
+        return len(results)
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                attempted = await self.run_once()
+            except Exception as exc:  # a database blip must not stop deliveries for good
+                log.warning("webhooks.dispatch_failed", error=type(exc).__name__)
+                attempted = 0
+            if attempted == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+
+    async def _claim(self) -> list[Job]:
+        rt = self.rt
+        now = rt.clock.now()
+        async with rt.db.transaction() as session:
+            due = (
+                select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(
+                    WebhookDelivery.status == PENDING,
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+                    WebhookEndpoint.status == ENABLED,
+                )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(self.batch)
+            )
+            if not rt.db.is_sqlite:  # SQLite's IMMEDIATE transaction already serialises claims
+                due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
+            rows = (await session.execute(due)).all()
+            # A slow endpoint gets at most `per_endpoint` attempts in flight: it cannot crowd out the others.
+            per_endpoint: Counter[str] = Counter()
+            chosen = []
+            for delivery_id, endpoint_id in rows:
+                per_endpoint[endpoint_id] += 1
+                if per_endpoint[endpoint_id] <= self.per_endpoint:
+                    chosen.append(delivery_id)
+            if not chosen:
+                return []
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_(chosen))
+                .values(claimed_until=now + self.lease, attempts=WebhookDelivery.attempts + 1, updated_at=now)
+            )
+            loaded = await session.execute(
+                select(WebhookDelivery.id, WebhookDelivery.attempts, Event.id, Event.body, WebhookEndpoint)
+                .join(Event, Event.id == WebhookDelivery.event_id)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .where(WebhookDelivery.id.in_(chosen))
+            )
+            return [
+                Job(
+                    delivery_id=d_id,
+                    attempt=attempts,
+                    event_id=event_id,
+                    body=body,
+                    endpoint_id=endpoint.id,
+                    url=endpoint.url,
+                    secrets=signing_secrets(rt, endpoint, now),
+                )
+                for d_id, attempts, event_id, body, endpoint in loaded
+            ]
+
+    async def _deliver(self, job: Job) -> Result:
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                target = await resolve_target(
+                    job.url,
+                    allow_private=self.rt.settings.allow_private_webhooks,
+                    require_https=not self.rt.settings.is_development,
+                )
+            except UrlNotAllowed as exc:
+                return Result(job, None, f"url_not_allowed: {exc}", 0, None, None)
+            timestamp = int(time.time())  # the receiver checks it against its own wall clock
+            headers = {
+                "host": target.host_header,
+                "content-type": "application/json",
+                "webhook-id": job.event_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign(job.secrets, job.event_id, timestamp, job.body),
+            }
+            # Connect to the address that was checked; TLS still verifies the certificate for the host name.
+            extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+            try:
+                request = self._http.build_request(
+                    "POST", target.url, content=job.body.encode(), headers=headers, extensions=extensions
+                )
+                response = await self._http.send(request, stream=True)
+                try:
+                    snippet = bytearray()
+                    async for chunk in response.aiter_raw():
+                        snippet += chunk
+                        if len(snippet) >= RESPONSE_BODY_LIMIT:
+                            break
+                finally:
+                    await response.aclose()
+            except httpx.TimeoutException:
+                return self._result(job, started, None, f"timeout after {self.timeout:g}s", None, None)
+            except httpx.HTTPError as exc:
+                return self._result(job, started, None, f"{type(exc).__name__}: {exc}"[:500], None, None)
+            retry_after = _retry_after(response, time.time()) if response.status_code in (429, 503) else None
+            body = bytes(snippet[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace")
+            return self._result(job, started, response.status_code, None, body, retry_after)
+
+    def _result(
+        self,
+        job: Job,
+        started: float,
+        status: int | None,
+        error: str | None,
+        body: str | None,
+        retry_after: float | None,
+    ) -> Result:
+        duration = time.perf_counter() - started
+        outcome = "delivered" if status is not None and 200 <= status < 300 else "failed"
+        self.rt.metrics.webhook_latency.observe(duration)
+        self.rt.metrics.webhook_attempts.labels(outcome).inc()
+        return Result(job, status, error, int(duration * 1000), body, retry_after)
+
+    def _next_attempt(self, result: Result, now: datetime) -> datetime | None:
+        schedule = self.rt.settings.retry_schedule
+        if result.status_code == 410 or result.job.attempt > len(schedule):
+            return None
+        delay = schedule[result.job.attempt - 1] * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not crypto)
+        if result.retry_after is not None:
+            delay = min(max(result.retry_after, 1.0), 86400.0)
+        return now + timedelta(seconds=delay)
+
+    async def _record(self, results: list[Result]) -> None:
+        rt = self.rt
+        now = rt.clock.now()
+        async with rt.db.transaction() as session:
+            endpoint_ids = sorted({r.job.endpoint_id for r in results})
+            endpoints = {
+                e.id: e
+                for e in (
+                    await session.execute(
+                        select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids)).with_for_update()
+                    )
+                ).scalars()
+            }
+            for result in results:
+                job = result.job
+                next_at = None if result.delivered else self._next_attempt(result, now)
+                status = SUCCEEDED if result.delivered else (PENDING if next_at is not None else FAILED)
+                session.add(
+                    WebhookAttempt(
+                        delivery_id=job.delivery_id,
+                        endpoint_id=job.endpoint_id,
+                        event_id=job.event_id,
+                        attempt=job.attempt,
+                        status_code=result.status_code,
+                        error=result.error,
+                        duration_ms=result.duration_ms,
+                        response_body=result.response_body,
+                        created_at=now,
+                        next_attempt_at=next_at,
+                    )
+                )
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == job.delivery_id)
+                    .values(status=status, next_attempt_at=next_at, claimed_until=None, updated_at=now)
+                )
+                self._update_endpoint_health(endpoints.get(job.endpoint_id), result, now)
+                rt.metrics.webhook_deliveries.labels(
+                    "delivered" if result.delivered else ("retrying" if next_at else "failed")
+                ).inc()
+                log.info(
+                    "webhook.attempt",
+                    event_id=job.event_id,
+                    endpoint_id=job.endpoint_id,
+                    attempt=job.attempt,
+                    status_code=result.status_code,
+                    error=result.error,
+                    outcome=status,
+                )
+
+    def _update_endpoint_health(
+        self, endpoint: WebhookEndpoint | None, result: Result, now: datetime
+    ) -> None:
+        if endpoint is None:
+            return
+        if result.delivered:
+            endpoint.failing_since = None
+            return
+        if result.status_code == 410:
+            self._disable(endpoint, "the endpoint answered 410 Gone", now)
+            return
+        endpoint.failing_since = endpoint.failing_since or now
+        if now - endpoint.failing_since >= DISABLE_AFTER:
+            self._disable(endpoint, "failing continuously for 5 days", now)
+
+    @staticmethod
+    def _disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
+        if endpoint.status != DISABLED:
+            endpoint.status, endpoint.disabled_reason, endpoint.updated_at = DISABLED, reason, now
+            log.warning("webhook.endpoint_disabled", endpoint_id=endpoint.id, reason=reason)
+
+
+async def backlog(rt: Runtime) -> tuple[int, float]:
+    """Pending deliveries that are due, and how long the oldest has waited (seconds)."""
+    now = rt.clock.now()
+    async with rt.db.transaction() as session:
+        count, oldest = (
+            await session.execute(
+                select(func.count(WebhookDelivery.id), func.min(WebhookDelivery.next_attempt_at)).where(
+                    and_(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
+                )
+            )
+        ).one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=UTC)
+    return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0
