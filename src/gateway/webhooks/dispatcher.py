@@ -80,8 +80,8 @@ class Dispatcher:
         self,
         rt: Runtime,
         *,
-        concurrency: int = 64,
-        per_endpoint: int = 8,
+        concurrency: int = 128,
+        per_endpoint: int = 32,
         batch: int = 200,
         timeout: float = 15.0,
         poll_interval: float = 0.2,
@@ -137,7 +137,7 @@ class Dispatcher:
                     or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
                     WebhookEndpoint.status == ENABLED,
                 )
-                .order_by(WebhookDelivery.next_attempt_at)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
                 .limit(self.batch)
             )
             if not rt.db.is_sqlite:  # SQLite's IMMEDIATE transaction already serialises claims
