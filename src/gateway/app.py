@@ -33,6 +33,7 @@ from gateway.sandbox.app import create_sandbox_app
 from gateway.settings import Settings
 from gateway.webhooks.api import router as webhooks_router
 from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.openapi import document_webhooks
 from gateway.workers import run_periodically
 
 DESCRIPTION = """
@@ -125,6 +126,7 @@ def create_app(
         ops_router,
     ):
         app.include_router(router)
+    document_webhooks(app)
     if settings.sandbox:
         _attach_sandbox(app, rt)
     app.add_middleware(RequestContextMiddleware, metrics=rt.metrics, access_log=settings.access_log)
