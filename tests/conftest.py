@@ -33,9 +33,7 @@ from gateway.settings import Settings
 POSTGRES_ADMIN_URL = os.environ.get(
     "GATEWAY_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 )
-BACKENDS = [
-    b.strip() for b in os.environ.get("GATEWAY_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()
-]
+BACKENDS = [b.strip() for b in os.environ.get("GATEWAY_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 REQUIRE_POSTGRES = os.environ.get("CI") == "true" or os.environ.get("GATEWAY_TEST_REQUIRE_POSTGRES") == "1"
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 ADMIN_TOKEN = "adm_test_token"
@@ -61,9 +59,7 @@ def _postgres_available() -> str | None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def migrated_database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def migrated_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for this run: a template file (SQLite) or a fresh database (PostgreSQL)."""
     if request.param == "sqlite":
         template = tmp_path_factory.mktemp("sqlite") / "template.db"
@@ -87,7 +83,7 @@ def migrated_database(
 
 TABLES = (
     "webhook_attempts, webhook_deliveries, webhook_endpoints, ledger_entries, ledger_transactions, events, received_funds, provider_notifications, refunds, payments, "
-    "idempotency_keys, provider_accounts, api_keys, merchants"
+    "idempotency_keys, provider_health, provider_accounts, api_keys, merchants"
 )
 
 
@@ -187,9 +183,7 @@ async def create_vietqr_payment(
     return dict(response.json())
 
 
-async def pay(
-    client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str, **body: Any
-) -> httpx.Response:
+async def pay(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str, **body: Any) -> httpx.Response:
     return await client.post(
         f"/v1/test-helpers/payments/{payment_id}/pay",
         json={"outcome": "success", **body},

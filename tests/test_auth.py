@@ -34,9 +34,7 @@ VIETQR_LIVE = {
 PAYMENT = {"amount": 150000, "method": "vietqr", "reference": "HIS-2026-000123"}
 
 
-def assert_problem(
-    response: httpx.Response, status: int, code: str, loc: list[str] | None = None
-) -> dict[str, Any]:
+def assert_problem(response: httpx.Response, status: int, code: str, loc: list[str] | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers
     body: dict[str, Any] = response.json()
@@ -137,9 +135,7 @@ async def test_missing_or_wrong_credentials_are_401(
 async def test_the_admin_token_is_forbidden_outside_merchants(
     client: httpx.AsyncClient, method: str, path: str, body: dict[str, Any] | None
 ) -> None:
-    response = await client.request(
-        method, path, json=body, headers={**ADMIN, "Idempotency-Key": "k-admin-1"}
-    )
+    response = await client.request(method, path, json=body, headers={**ADMIN, "Idempotency-Key": "k-admin-1"})
     assert_problem(response, 403, "forbidden")
 
 
@@ -182,9 +178,7 @@ async def two_merchants(client: httpx.AsyncClient) -> dict[str, Any]:
     awaiting = await create_vietqr_payment(client, a, amount=120000)
     paid = await create_vietqr_payment(client, a, amount=200000)
     assert (await pay(client, a, paid["id"])).status_code == 200
-    refund = await client.post(
-        "/v1/refunds", json={"payment_id": paid["id"], "amount": 50000}, headers=a.idem()
-    )
+    refund = await client.post("/v1/refunds", json={"payment_id": paid["id"], "amount": 50000}, headers=a.idem())
     assert refund.status_code == 201, refund.text
     events = await ids_listed(client, "/v1/events", a.headers)
     assert events
@@ -201,9 +195,7 @@ async def two_merchants(client: httpx.AsyncClient) -> dict[str, Any]:
     }
 
 
-async def test_another_merchants_objects_answer_404(
-    client: httpx.AsyncClient, two_merchants: dict[str, Any]
-) -> None:
+async def test_another_merchants_objects_answer_404(client: httpx.AsyncClient, two_merchants: dict[str, Any]) -> None:
     t = two_merchants
     b: MerchantHandle = t["b"]
     paths = [
@@ -223,9 +215,7 @@ async def test_another_merchants_objects_answer_404(
     assert_problem(await client.get("/v1/payments/pay_doesnotexist", headers=b.headers), 404, "not_found")
 
 
-async def test_another_merchants_ledger_answers_404(
-    client: httpx.AsyncClient, two_merchants: dict[str, Any]
-) -> None:
+async def test_another_merchants_ledger_answers_404(client: httpx.AsyncClient, two_merchants: dict[str, Any]) -> None:
     t = two_merchants
     b: MerchantHandle = t["b"]
     own = await client.get(f"/v1/ledger/transactions?payment_id={t['paid']}", headers=t["a"].headers)
@@ -248,9 +238,7 @@ async def test_another_merchants_objects_are_not_listed(
     for status in ("requires_confirmation", "requires_action", "succeeded"):
         listed = await client.get("/v1/payments", params={"status": status}, headers=b.headers)
         assert not a_payments & {p["id"] for p in listed.json()["data"]}
-    by_reference = await client.get(
-        "/v1/payments", params={"reference": PAYMENT["reference"]}, headers=b.headers
-    )
+    by_reference = await client.get("/v1/payments", params={"reference": PAYMENT["reference"]}, headers=b.headers)
     assert not a_payments & {p["id"] for p in by_reference.json()["data"]}
 
     assert await ids_listed(client, "/v1/refunds", b.headers) == []
@@ -276,12 +264,8 @@ async def test_another_merchant_cannot_act_on_payments(
     a: MerchantHandle = t["a"]
     b: MerchantHandle = t["b"]
 
-    assert_problem(
-        await client.post(f"/v1/payments/{t['unconfirmed']}/confirm", headers=b.idem()), 404, "not_found"
-    )
-    assert_problem(
-        await client.post(f"/v1/payments/{t['awaiting']}/cancel", headers=b.idem()), 404, "not_found"
-    )
+    assert_problem(await client.post(f"/v1/payments/{t['unconfirmed']}/confirm", headers=b.idem()), 404, "not_found")
+    assert_problem(await client.post(f"/v1/payments/{t['awaiting']}/cancel", headers=b.idem()), 404, "not_found")
     assert_problem(await pay(client, b, t["awaiting"]), 404, "not_found")
     refund = await client.post("/v1/refunds", json={"payment_id": t["paid"]}, headers=b.idem())
     assert_problem(refund, 404, "not_found")
@@ -299,9 +283,7 @@ async def test_another_merchant_cannot_act_on_payments(
 
 
 async def test_a_revoked_key_answers_401_at_once_and_new_keys_work(client: httpx.AsyncClient) -> None:
-    created = await client.post(
-        "/v1/merchants", json={"name": "Truong THCS", "category": "school"}, headers=ADMIN
-    )
+    created = await client.post("/v1/merchants", json={"name": "Truong THCS", "category": "school"}, headers=ADMIN)
     assert created.status_code == 201, created.text
     merchant_id = created.json()["id"]
     first = created.json()["api_key"]
@@ -313,9 +295,7 @@ async def test_a_revoked_key_answers_401_at_once_and_new_keys_work(client: httpx
 
     assert_problem(await client.get("/v1/payments", headers=bearer(first["secret"])), 401, "unauthenticated")
     assert_problem(
-        await client.post(
-            "/v1/payments", json=PAYMENT, headers={**bearer(first["secret"]), "Idempotency-Key": "k1"}
-        ),
+        await client.post("/v1/payments", json=PAYMENT, headers={**bearer(first["secret"]), "Idempotency-Key": "k1"}),
         401,
         "unauthenticated",
     )
@@ -350,9 +330,7 @@ async def test_revoking_a_key_of_another_merchant_is_404(client: httpx.AsyncClie
 
 
 async def test_api_keys_are_stored_hashed(client: httpx.AsyncClient, rt: Runtime) -> None:
-    created = await client.post(
-        "/v1/merchants", json={"name": "EVN HCMC", "category": "electricity"}, headers=ADMIN
-    )
+    created = await client.post("/v1/merchants", json={"name": "EVN HCMC", "category": "electricity"}, headers=ADMIN)
     merchant_id = created.json()["id"]
     secrets = [
         created.json()["api_key"]["secret"],
@@ -425,9 +403,7 @@ async def test_live_mode_uses_the_merchants_own_provider_account(
     assert "whsec-live-1" not in put.text
     assert "webhook_secret" in put.json()["secrets_set"]
     async with rt.db.transaction() as session:
-        stored = (
-            (await session.execute(text("SELECT secrets_encrypted FROM provider_accounts"))).scalars().all()
-        )
+        stored = (await session.execute(text("SELECT secrets_encrypted FROM provider_accounts"))).scalars().all()
         whole_rows = (await session.execute(text("SELECT * FROM provider_accounts"))).all()
     assert len(stored) == 1 and stored[0]
     assert "whsec-live-1" not in stored[0]
@@ -456,13 +432,9 @@ async def test_live_mode_uses_the_merchants_own_provider_account(
     test_payment = await create_vietqr_payment(client, merchant)
     assert test_payment["livemode"] is False
     for live_id in (payment["id"], unconfirmed.json()["id"]):
-        assert_problem(
-            await client.get(f"/v1/payments/{live_id}", headers=merchant.headers), 404, "not_found"
-        )
+        assert_problem(await client.get(f"/v1/payments/{live_id}", headers=merchant.headers), 404, "not_found")
         assert_problem(await pay(client, merchant, live_id), 404, "not_found")
-    assert_problem(
-        await client.get(f"/v1/payments/{test_payment['id']}", headers=live.headers), 404, "not_found"
-    )
+    assert_problem(await client.get(f"/v1/payments/{test_payment['id']}", headers=live.headers), 404, "not_found")
     assert await ids_listed(client, "/v1/payments", merchant.headers) == [test_payment["id"]]
     assert set(await ids_listed(client, "/v1/payments", live.headers)) == {
         payment["id"],
@@ -498,9 +470,7 @@ async def test_put_provider_refuses_bad_settings(client: httpx.AsyncClient, merc
 
 @pytest.fixture
 async def sandboxless_client(database_url: str, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
-    application: FastAPI = create_app(
-        make_settings(database_url, sandbox=False), clock=clock, background=False
-    )
+    application: FastAPI = create_app(make_settings(database_url, sandbox=False), clock=clock, background=False)
     async with LifespanManager(application):
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=application),
@@ -538,9 +508,7 @@ async def test_the_sandbox_is_mounted_by_default(client: httpx.AsyncClient) -> N
 # --- X-Request-Id ---
 
 
-async def test_every_response_carries_a_request_id(
-    client: httpx.AsyncClient, merchant: MerchantHandle
-) -> None:
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
     responses = [
         await client.get("/healthz"),
         await client.get("/v1/payments", headers=merchant.headers),
@@ -564,9 +532,7 @@ async def test_a_client_request_id_is_echoed(client: httpx.AsyncClient, merchant
     assert ok.status_code == 200
     assert ok.headers["x-request-id"] == "abc-123"
 
-    problem = await client.get(
-        "/v1/payments/pay_nope", headers={**merchant.headers, "X-Request-Id": "abc-123"}
-    )
+    problem = await client.get("/v1/payments/pay_nope", headers={**merchant.headers, "X-Request-Id": "abc-123"})
     body = assert_problem(problem, 404, "not_found")
     assert problem.headers["x-request-id"] == "abc-123"
     assert body["request_id"] == "abc-123"

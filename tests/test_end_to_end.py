@@ -83,8 +83,6 @@ def test_payment_and_refund_over_real_http(database_url: str, tmp_path: Path) ->
 
 def test_merchant_create_command_prints_a_working_key(database_url: str, tmp_path: Path) -> None:
     env = clean_env(GATEWAY_DATABASE_URL=database_url, GATEWAY_SECRET_KEY=SECRET, GATEWAY_LOG_LEVEL="WARNING")
-    created = _cli(
-        ["merchant", "create", "--name", "Hue Central School", "--category", "school"], env, tmp_path
-    )
+    created = _cli(["merchant", "create", "--name", "Hue Central School", "--category", "school"], env, tmp_path)
     assert created.returncode == 0, created.stderr
     assert '"api_key": "sk_test_' in created.stdout

@@ -48,8 +48,7 @@ async def test_request_logs_carry_the_request_id_and_no_secret(
     out = capsys.readouterr().out
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any(
-        entry.get("event") == "payment.requires_action" and entry.get("payment_id") == payment["id"]
-        for entry in lines
+        entry.get("event") == "payment.requires_action" and entry.get("payment_id") == payment["id"] for entry in lines
     )
     assert any(entry.get("request_id") == "req-log-check" for entry in lines)
     assert merchant.key not in out and "0987654321" not in out

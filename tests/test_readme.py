@@ -14,9 +14,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def walkthrough_script() -> str:
-    text = README.read_text()
-    section = text.split("## Walk-through", 1)[1]
-    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)  # type: ignore[union-attr]
+    section = README.read_text().split("## Walk-through", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(re.findall(r"```bash\n(.*?)```", section, re.S))
 
 
 def test_readme_walkthrough_works_verbatim(tmp_path: Path) -> None:
@@ -52,18 +51,23 @@ def test_readme_walkthrough_works_verbatim(tmp_path: Path) -> None:
     assert [t["kind"] for t in ledger["data"]] == ["refund_succeeded", "payment_received"]
     assert balance["balances"] == [{"currency": "VND", "collected": 150000, "refunded": 50000, "net": 100000}]
     assert events["data"][0]["type"] == "refund.succeeded"
+    assert "vnpay requires_action http://127.0.0.1:" in out and "redirect momo://app" in out
+    card_paid, wallet_paid, wallet_refund = documents[6], documents[7], documents[8]
+    assert card_paid["status"] == "succeeded" and card_paid["provider"] == "vnpay"
+    assert wallet_paid["status"] == "succeeded" and wallet_paid["provider"] == "momo"
+    assert wallet_refund["status"] == "succeeded" and wallet_refund["amount"] == 85000
 
 
 def _json_lines(out: str) -> list[str]:
-    # curl prints each JSON document without a newline: split them apart.
+    # curl prints JSON documents without newlines, between the plain lines the script prints: pick them out.
     decoder = json.JSONDecoder()
-    first_newline = out.index("\n")
-    rest, docs, i = out[first_newline + 1 :], [], 0
-    while i < len(rest):
-        if rest[i].isspace():
+    docs, i = [], 0
+    while i < len(out):
+        if out[i] == "{":
+            obj, i = decoder.raw_decode(out, i)
+            docs.append(json.dumps(obj))
+        elif out[i].isspace():
             i += 1
-            continue
-        obj, end = decoder.raw_decode(rest, i)
-        docs.append(json.dumps(obj))
-        i = end
+        else:
+            i = out.find("\n", i) + 1 or len(out)
     return docs

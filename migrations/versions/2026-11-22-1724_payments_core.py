@@ -54,9 +54,7 @@ def _drop_append_only_triggers() -> None:
 def upgrade() -> None:
     op.create_table(
         "idempotency_keys",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("scope", sa.String(length=60), nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("method", sa.String(length=8), nullable=False),
@@ -145,9 +143,7 @@ def upgrade() -> None:
         sa.Column("secret_hint", sa.String(length=8), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"], ["merchants.id"], name=op.f("fk_api_keys_merchant_id_merchants")
-        ),
+        sa.ForeignKeyConstraint(["merchant_id"], ["merchants.id"], name=op.f("fk_api_keys_merchant_id_merchants")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("secret_hash", name=op.f("uq_api_keys_secret_hash")),
     )
@@ -164,9 +160,7 @@ def upgrade() -> None:
         sa.Column("refund_id", sa.String(length=40), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"], ["merchants.id"], name=op.f("fk_events_merchant_id_merchants")
-        ),
+        sa.ForeignKeyConstraint(["merchant_id"], ["merchants.id"], name=op.f("fk_events_merchant_id_merchants")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
@@ -232,9 +226,7 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"], ["merchants.id"], name=op.f("fk_payments_merchant_id_merchants")
-        ),
+        sa.ForeignKeyConstraint(["merchant_id"], ["merchants.id"], name=op.f("fk_payments_merchant_id_merchants")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payments")),
     )
     with op.batch_alter_table("payments", schema=None) as batch_op:
@@ -251,9 +243,7 @@ def upgrade() -> None:
             ["merchant_id", "livemode", "status", "id"],
             unique=False,
         )
-        batch_op.create_index(
-            batch_op.f("ix_payments_status_expires_at"), ["status", "expires_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_payments_status_expires_at"), ["status", "expires_at"], unique=False)
         batch_op.create_index(
             "uq_payments_provider_reference",
             ["provider", "provider_reference"],
@@ -291,9 +281,7 @@ def upgrade() -> None:
 
     op.create_table(
         "ledger_entries",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("transaction_id", sa.String(length=40), nullable=False),
         sa.Column("account", sa.String(length=120), nullable=False),
         sa.Column("direction", sa.String(length=6), nullable=False),
@@ -308,9 +296,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ledger_entries_account"), ["account"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_ledger_entries_transaction_id"), ["transaction_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_ledger_entries_transaction_id"), ["transaction_id"], unique=False)
 
     op.create_table(
         "refunds",
@@ -330,9 +316,7 @@ def upgrade() -> None:
         sa.Column("provider_attempted_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["merchant_id"], ["merchants.id"], name=op.f("fk_refunds_merchant_id_merchants")
-        ),
+        sa.ForeignKeyConstraint(["merchant_id"], ["merchants.id"], name=op.f("fk_refunds_merchant_id_merchants")),
         sa.ForeignKeyConstraint(["payment_id"], ["payments.id"], name=op.f("fk_refunds_payment_id_payments")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refunds")),
     )

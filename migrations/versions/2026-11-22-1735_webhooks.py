@@ -48,9 +48,7 @@ def upgrade() -> None:
 
     op.create_table(
         "webhook_deliveries",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("event_id", sa.String(length=40), nullable=False),
         sa.Column("endpoint_id", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -64,9 +62,7 @@ def upgrade() -> None:
             ["webhook_endpoints.id"],
             name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
         ),
-        sa.ForeignKeyConstraint(
-            ["event_id"], ["events.id"], name=op.f("fk_webhook_deliveries_event_id_events")
-        ),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_webhook_deliveries_event_id_events")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
@@ -84,9 +80,7 @@ def upgrade() -> None:
 
     op.create_table(
         "webhook_attempts",
-        sa.Column(
-            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
-        ),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("endpoint_id", sa.String(length=40), nullable=False),
         sa.Column("event_id", sa.String(length=40), nullable=False),
@@ -105,9 +99,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
     )
     with op.batch_alter_table("webhook_attempts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_webhook_attempts_endpoint_id_id"), ["endpoint_id", "id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_webhook_attempts_endpoint_id_id"), ["endpoint_id", "id"], unique=False)
 
 
 def downgrade() -> None:

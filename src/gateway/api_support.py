@@ -20,9 +20,7 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size")]
-StartingAfter = Annotated[
-    str | None, Query(max_length=64, description="Id of the last object of the previous page")
-]
+StartingAfter = Annotated[str | None, Query(max_length=64, description="Id of the last object of the previous page")]
 
 
 def json_response(document: Any, status: int = 200) -> Response:
@@ -49,9 +47,7 @@ async def idempotent(
     required: bool = False,
 ) -> Response:
     if key is None and required:
-        raise IdempotencyKeyMissing(
-            f"{request.method} {request.url.path} requires an Idempotency-Key header."
-        )
+        raise IdempotencyKeyMissing(f"{request.method} {request.url.path} requires an Idempotency-Key header.")
     if key is not None:
         validate_key(key)
     result = await run_idempotent(

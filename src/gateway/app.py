@@ -12,8 +12,10 @@ from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 
 from gateway import __version__
+from gateway.adapters.momo import MoMoAdapter
 from gateway.adapters.registry import AdapterRegistry
 from gateway.adapters.vietqr import VietQRAdapter
+from gateway.adapters.vnpay import VNPayAdapter
 from gateway.clock import Clock, IdGenerator, SystemClock
 from gateway.crypto import SecretBox
 from gateway.db import Database, create_engine
@@ -63,13 +65,22 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         db=Database(create_engine(settings.database_url, pool_size=settings.db_pool_size)),
         clock=clock,
         ids=IdGenerator(clock),
-        registry=AdapterRegistry.with_installed([VietQRAdapter()]),
+        registry=AdapterRegistry.with_installed([VietQRAdapter(), VNPayAdapter(), MoMoAdapter()]),
         secret_box=secret_box,
         metrics=Metrics(),
+        sandbox_base_url=_sandbox_base_url(settings),
         provider_http=httpx.AsyncClient(
             timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}
         ),
     )
+
+
+def _sandbox_base_url(settings: Settings) -> str | None:
+    """Where test mode's simulators are: their own process, or /sandbox on the serving gateway (which a worker
+    process reaches over HTTP at the public URL)."""
+    if not settings.sandbox:
+        return None
+    return (settings.sandbox_url or f"{settings.public_url.rstrip('/')}/sandbox").rstrip("/")
 
 
 def create_app(
@@ -138,7 +149,6 @@ def _attach_sandbox(app: FastAPI, rt: Runtime) -> None:
     here at /sandbox and reached in-process: calls to the gateway's public URL (the simulators, and their
     callbacks to the gateway) never leave the process, yet go through the full HTTP stack."""
     if rt.settings.sandbox_url:
-        rt.sandbox_base_url = rt.settings.sandbox_url.rstrip("/")
         return
     public = rt.settings.public_url.rstrip("/")
     in_process = httpx.AsyncClient(
@@ -153,4 +163,3 @@ def _attach_sandbox(app: FastAPI, rt: Runtime) -> None:
     app.mount("/sandbox", sandbox)
     app.state.sandbox = sandbox
     app.state.sandbox_http = in_process
-    rt.sandbox_base_url = f"{public}/sandbox"

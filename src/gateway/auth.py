@@ -15,9 +15,7 @@ from gateway.errors import Forbidden, TestModeDisabled, Unauthenticated
 from gateway.merchants.models import ApiKey
 from gateway.runtime import Runtime
 
-_bearer = HTTPBearer(
-    auto_error=False, description="A merchant key (sk_test_… / sk_live_…) or the admin token"
-)
+_bearer = HTTPBearer(auto_error=False, description="A merchant key (sk_test_… / sk_live_…) or the admin token")
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,7 @@ async def authenticate(
     raise Unauthenticated("The API key is not valid or was revoked.", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def require_merchant(
-    rt: RuntimeDep, principal: Annotated[Principal, Depends(authenticate)]
-) -> MerchantScope:
+async def require_merchant(rt: RuntimeDep, principal: Annotated[Principal, Depends(authenticate)]) -> MerchantScope:
     if isinstance(principal, Admin):
         raise Forbidden("The admin token is accepted only on /v1/merchants; use a merchant API key.")
     if not principal.livemode and not rt.settings.sandbox:

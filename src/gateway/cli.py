@@ -152,9 +152,7 @@ def ledger_verify() -> None:
     settings = _settings()
     problems, count = asyncio.run(_verify(settings))
     for p in problems:
-        typer.echo(
-            f"UNBALANCED {p.transaction_id} {p.currency}: debits {p.debits} credits {p.credits}", err=True
-        )
+        typer.echo(f"UNBALANCED {p.transaction_id} {p.currency}: debits {p.debits} credits {p.credits}", err=True)
     if problems:
         typer.echo(f"ledger NOT balanced: {len(problems)} of {count} transactions", err=True)
         raise typer.Exit(1)

@@ -37,9 +37,9 @@ class SecretBox:
         self._aead = AESGCM(self.derive_key("stored-secrets"))
 
     def derive_key(self, purpose: str, length: int = 32) -> bytes:
-        return HKDF(
-            algorithm=hashes.SHA256(), length=length, salt=b"gateway-v1", info=purpose.encode()
-        ).derive(self._master)
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"gateway-v1", info=purpose.encode()).derive(
+            self._master
+        )
 
     def derive_token(self, purpose: str, length: int = 32) -> str:
         """A stable printable secret for a purpose (the sandbox's shared secrets, the demo key)."""

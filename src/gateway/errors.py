@@ -79,6 +79,8 @@ AmountOutOfRange = _error(422, "amount_out_of_range", "Amount outside the provid
 OutcomeNotSupported = _error(422, "outcome_not_supported", "Outcome not supported")
 ProviderUnavailable = _error(503, "provider_unavailable", "Provider unavailable")
 DatabaseUnavailable = _error(503, "database_unavailable", "Database unavailable")
+SandboxFailed = _error(502, "sandbox_error", "Sandbox error")
+ConfirmationInProgress = _error(409, "confirmation_in_progress", "Confirmation in progress")
 
 
 def problem_response(
@@ -115,9 +117,7 @@ def problem_body(
 
 
 def gateway_error_response(exc: GatewayError) -> Response:
-    return problem_response(
-        exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=exc.headers
-    )
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=exc.headers)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -8,11 +8,17 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.errors import problem_response
 from gateway.observability import Metrics, bind_request_id
 
 log = structlog.get_logger("gateway.access")
 
 _VALID_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def _has_nul(scope: Scope) -> bool:
+    raw = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
+    return b"%00" in raw.lower() or b"\x00" in raw or "\x00" in scope.get("path", "")
 
 
 def _client_request_id(scope: Scope) -> str | None:
@@ -37,6 +43,16 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         request_id = _client_request_id(scope) or f"req_{uuid.uuid4().hex}"
         bind_request_id(request_id)
+        if _has_nul(scope):
+            response = problem_response(
+                400,
+                "invalid_request",
+                "Invalid request",
+                "NUL characters are not allowed in the path or query.",
+                headers={"x-request-id": request_id},
+            )
+            await response(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
 

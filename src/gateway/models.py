@@ -4,7 +4,7 @@ from gateway.db import Base
 from gateway.events.models import Event
 from gateway.idempotency.models import IdempotencyKey
 from gateway.ledger.models import LedgerEntry, LedgerTransaction
-from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
+from gateway.merchants.models import ApiKey, Merchant, ProviderAccount, ProviderHealth
 from gateway.notifications.models import ProviderNotification, ReceivedFunds
 from gateway.payments.models import Payment
 from gateway.refunds.models import Refund
@@ -20,6 +20,7 @@ __all__ = [
     "Merchant",
     "Payment",
     "ProviderAccount",
+    "ProviderHealth",
     "ProviderNotification",
     "ReceivedFunds",
     "Refund",

@@ -46,9 +46,7 @@ def _scrub(key: str, value: Any) -> Any:
     return value
 
 
-def scrub_sensitive(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def scrub_sensitive(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
         if key != "event":
             event_dict[key] = _scrub(key, event_dict[key])

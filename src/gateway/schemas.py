@@ -5,15 +5,33 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
 
 
 class StrictModel(BaseModel):
-    """Request bodies: an unknown field (a typo such as `ammount`) is an error, never ignored."""
+    """Request bodies: an unknown field (a typo such as `ammount`) is an error, never ignored; a NUL character
+    (which no database text column takes) is refused where it stands."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("NUL characters are not allowed")
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _check_metadata(value: dict[str, str]) -> dict[str, str]:

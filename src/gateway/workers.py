@@ -1,4 +1,4 @@
-"""Background loops: the expiry sweeper and housekeeping. `gateway worker` runs them in production;
+"""Background loops: the expiry sweeper, the janitor and housekeeping. `gateway worker` runs them in production;
 `gateway serve` runs them in-process in the development profile."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import contextlib
 import structlog
 
 from gateway.idempotency.service import purge_expired
+from gateway.janitor import check_payments_once, check_refunds_once
 from gateway.payments.service import expire_due_payments
 from gateway.runtime import Runtime
 
@@ -16,9 +17,21 @@ log = structlog.get_logger("gateway.worker")
 
 
 async def sweep_once(rt: Runtime) -> int:
-    expired = await expire_due_payments(rt)
-    if expired:
-        log.info("sweeper.expired", count=expired)
+    expired = 0
+    for name, stage in (
+        ("sweeper", expire_due_payments),
+        ("janitor.payments", check_payments_once),
+        ("janitor.refunds", check_refunds_once),
+    ):
+        try:  # each stage on its own: one failing never stops the others
+            done = await stage(rt)
+        except Exception as exc:
+            log.warning("worker.stage_failed", stage=name, error=type(exc).__name__)
+            continue
+        if name == "sweeper":
+            expired = done
+            if done:
+                log.info("sweeper.expired", count=done)
     return expired
 
 

@@ -31,12 +31,8 @@ VECTOR_2 = (
     "00020101021238570010A00000072701270006970415011300110019324180208QRIBFTTA"
     "530370454061200005802VN62170813ung ho lu lut6304C15C"
 )
-PAYLOAD_1 = VietQRPayload(
-    bank_bin="970436", account_number="1017595600", amount=180000, purpose="thanh toan don hang"
-)
-PAYLOAD_2 = VietQRPayload(
-    bank_bin="970415", account_number="0011001932418", amount=120000, purpose="ung ho lu lut"
-)
+PAYLOAD_1 = VietQRPayload(bank_bin="970436", account_number="1017595600", amount=180000, purpose="thanh toan don hang")
+PAYLOAD_2 = VietQRPayload(bank_bin="970415", account_number="0011001932418", amount=120000, purpose="ung ho lu lut")
 VECTORS = [(PAYLOAD_1, VECTOR_1), (PAYLOAD_2, VECTOR_2)]
 
 
@@ -138,9 +134,7 @@ VIETNAMESE_PURPOSES = [
     "Ủng hộ lũ lụt miền Trung",
     "Chuyển khoản  \t đơn hàng",
 ]
-VIET_ALPHABET = (
-    "aăâbcdđeêghiklmnoôơpqrstuưvxyÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬĐÉÈẺẼẸỆíìỉĩịóòỏõọốồổỗộớờởỡợúùủũụứừửữựýỳỷỹỵ 0123456789-"
-)
+VIET_ALPHABET = "aăâbcdđeêghiklmnoôơpqrstuưvxyÀÁẢÃẠĂẮẰẲẴẶÂẤẦẨẪẬĐÉÈẺẼẸỆíìỉĩịóòỏõọốồổỗộớờởỡợúùủũụứừửữựýỳỷỹỵ 0123456789-"
 texts = st.one_of(st.sampled_from(VIETNAMESE_PURPOSES), st.text(VIET_ALPHABET, max_size=30))
 
 
@@ -206,9 +200,7 @@ def test_build_parse_round_trip(
 
 def test_parse_accepts_any_order_between_00_and_63() -> None:
     fields = parse_tlv(VECTOR_1[:-8])
-    reordered = "000201" + "".join(
-        f"{tag}{len(v):02d}{v}" for tag, v in reversed(list(fields.items())) if tag != "00"
-    )
+    reordered = "000201" + "".join(f"{tag}{len(v):02d}{v}" for tag, v in reversed(list(fields.items())) if tag != "00")
     assert parse_vietqr(with_crc(reordered + "6304")) == PAYLOAD_1
 
 
@@ -217,9 +209,7 @@ def test_parse_accepts_any_order_between_00_and_63() -> None:
 def test_any_single_character_tamper_is_rejected(data: st.DataObject) -> None:
     vector = data.draw(st.sampled_from([VECTOR_1, VECTOR_2]))
     i = data.draw(st.integers(0, len(vector) - 1))
-    replacement = data.draw(
-        st.characters(min_codepoint=0x20, max_codepoint=0x7E).filter(lambda c: c != vector[i])
-    )
+    replacement = data.draw(st.characters(min_codepoint=0x20, max_codepoint=0x7E).filter(lambda c: c != vector[i]))
     tampered = vector[:i] + replacement + vector[i + 1 :]
     with pytest.raises(InvalidQRPayload):
         parse_emvco(tampered)

@@ -22,9 +22,7 @@ def test_installed_packages_contribute_adapters(monkeypatch: pytest.MonkeyPatch)
         EntryPoint(name="agribank_qr", value=f"{__name__}:BankPlugin", group="gateway.adapters"),
         EntryPoint(name="broken", value="no_such_module:Adapter", group="gateway.adapters"),
     ]
-    monkeypatch.setattr(
-        registry_module, "entry_points", lambda group: [p for p in points if p.group == group]
-    )
+    monkeypatch.setattr(registry_module, "entry_points", lambda group: [p for p in points if p.group == group])
     registry = AdapterRegistry.with_installed([VietQRAdapter()])
     assert registry.names() == ["agribank_qr", "vietqr"]  # the broken plug-in is logged and skipped
     assert {a.name for a in registry.for_method(PaymentMethod.vietqr)} == {"vietqr", "agribank_qr"}

@@ -67,9 +67,7 @@ async def test_keys_are_scoped_to_the_merchant(client: httpx.AsyncClient, mercha
 
 async def test_concurrent_twins_make_one_payment(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
     headers = merchant.idem("twins")
-    responses = await asyncio.gather(
-        *(client.post("/v1/payments", json=BODY, headers=headers) for _ in range(8))
-    )
+    responses = await asyncio.gather(*(client.post("/v1/payments", json=BODY, headers=headers) for _ in range(8)))
     statuses = sorted(r.status_code for r in responses)
     assert set(statuses) <= {201, 409}, statuses
     created = {r.json()["id"] for r in responses if r.status_code == 201}
@@ -80,9 +78,7 @@ async def test_concurrent_twins_make_one_payment(client: httpx.AsyncClient, merc
     assert len(await _payments(client, merchant)) == 1
 
 
-async def test_a_refusal_is_the_final_answer_for_its_key(
-    client: httpx.AsyncClient, merchant: MerchantHandle
-) -> None:
+async def test_a_refusal_is_the_final_answer_for_its_key(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
     payment = await create_vietqr_payment(client, merchant)
     headers = merchant.idem("early-refund")
     early = await client.post("/v1/refunds", json={"payment_id": payment["id"]}, headers=headers)
@@ -142,6 +138,7 @@ async def test_crash_between_payment_row_and_provider_call_converges(
     from gateway.sandbox import accounts
 
     monkeypatch.setitem(accounts.SANDBOX_SETTINGS, "netqr", accounts.SANDBOX_SETTINGS["vietqr"])
+    monkeypatch.setitem(accounts.SANDBOX_SECRET_NAMES, "netqr", accounts.SANDBOX_SECRET_NAMES["vietqr"])
     adapter = NetworkedVietQR(CrashOnce())
     rt.registry.register(adapter)
     body = {**BODY, "provider": "netqr"}
@@ -189,9 +186,7 @@ async def test_crash_after_refund_row_converges_to_one_refund(
     retried = await client.post("/v1/refunds", json=body, headers=headers)
     assert retried.status_code == 201, retried.text
     assert retried.json()["status"] == "succeeded"
-    refunds = (await client.get(f"/v1/refunds?payment_id={payment['id']}", headers=merchant.headers)).json()[
-        "data"
-    ]
+    refunds = (await client.get(f"/v1/refunds?payment_id={payment['id']}", headers=merchant.headers)).json()["data"]
     assert len(refunds) == 1 and refunds[0]["id"] == retried.json()["id"]
     paid = (await client.get(f"/v1/payments/{payment['id']}", headers=merchant.headers)).json()
     assert paid["amount_refunded"] == 40000

@@ -80,9 +80,7 @@ async def test_ledger_rows_are_append_only(
 async def test_verify_command_exits_non_zero_on_an_imbalance(
     database_url: str, rt: Runtime, merchant: MerchantHandle, tmp_path: Path
 ) -> None:
-    env = clean_env(
-        GATEWAY_DATABASE_URL=database_url, GATEWAY_SECRET_KEY="x" * 32, GATEWAY_LOG_LEVEL="WARNING"
-    )
+    env = clean_env(GATEWAY_DATABASE_URL=database_url, GATEWAY_SECRET_KEY="x" * 32, GATEWAY_LOG_LEVEL="WARNING")
     command = [sys.executable, "-m", "gateway.cli", "ledger", "verify"]
     clean = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert clean.returncode == 0, clean.stderr
@@ -103,9 +101,7 @@ async def test_verify_command_exits_non_zero_on_an_imbalance(
     broken = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert broken.returncode == 1
     assert "UNBALANCED ltx_bad" in broken.stderr
-    async with (
-        rt.db.transaction() as session
-    ):  # balance it again, by a new entry, so the suite's check passes
+    async with rt.db.transaction() as session:  # balance it again, by a new entry, so the suite's check passes
         await session.execute(
             text(
                 "INSERT INTO ledger_entries (transaction_id, account, direction, amount, currency) "

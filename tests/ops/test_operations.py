@@ -26,9 +26,7 @@ async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert health.headers["x-request-id"]
 
 
-async def test_metrics_count_requests_and_payments(
-    client: httpx.AsyncClient, merchant: MerchantHandle
-) -> None:
+async def test_metrics_count_requests_and_payments(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
     await create_vietqr_payment(client, merchant)
     text = (await client.get("/metrics")).text
     assert 'gateway_http_requests_total{method="POST",route="/v1/payments",status="201"}' in text

@@ -8,14 +8,10 @@ from gateway.clock import ManualClock
 from tests.conftest import MerchantHandle, create_vietqr_payment, pay
 
 
-async def test_filters_and_pages(
-    client: httpx.AsyncClient, merchant: MerchantHandle, clock: ManualClock
-) -> None:
+async def test_filters_and_pages(client: httpx.AsyncClient, merchant: MerchantHandle, clock: ManualClock) -> None:
     created = []
     for i in range(7):
-        created.append(
-            await create_vietqr_payment(client, merchant, amount=10000 + i, reference=f"BILL-{i % 3}")
-        )
+        created.append(await create_vietqr_payment(client, merchant, amount=10000 + i, reference=f"BILL-{i % 3}"))
         clock.advance(60)
     await pay(client, merchant, created[2]["id"])
     newest_first = [p["id"] for p in reversed(created)]
@@ -59,7 +55,5 @@ async def test_refund_list_by_payment(client: httpx.AsyncClient, merchant: Merch
             "/v1/refunds", json={"payment_id": payment["id"], "amount": 10000}, headers=merchant.idem()
         )
         made.append(refund.json()["id"])
-    listed = (
-        await client.get(f"/v1/refunds?payment_id={payment['id']}&limit=2", headers=merchant.headers)
-    ).json()
+    listed = (await client.get(f"/v1/refunds?payment_id={payment['id']}&limit=2", headers=merchant.headers)).json()
     assert [r["id"] for r in listed["data"]] == made[::-1][:2] and listed["has_more"] is True

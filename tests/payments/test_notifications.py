@@ -100,8 +100,7 @@ async def sql(rt: Runtime, statement: str, **params: Any) -> list[dict[str, Any]
 async def notifications_stored(rt: Runtime) -> list[dict[str, Any]]:
     return await sql(
         rt,
-        "SELECT verified, outcome, detail, payment_id, body FROM provider_notifications "
-        "ORDER BY received_at, id",
+        "SELECT verified, outcome, detail, payment_id, body FROM provider_notifications ORDER BY received_at, id",
     )
 
 
@@ -119,19 +118,13 @@ async def get_payment(client: httpx.AsyncClient, merchant: MerchantHandle, payme
     return dict(response.json())
 
 
-async def ledger_of(
-    client: httpx.AsyncClient, merchant: MerchantHandle, **query: str
-) -> list[dict[str, Any]]:
-    response = await client.get(
-        "/v1/ledger/transactions", params={**query, "limit": "100"}, headers=merchant.headers
-    )
+async def ledger_of(client: httpx.AsyncClient, merchant: MerchantHandle, **query: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/ledger/transactions", params={**query, "limit": "100"}, headers=merchant.headers)
     assert response.status_code == 200, response.text
     return list(response.json()["data"])
 
 
-async def events_of(
-    client: httpx.AsyncClient, merchant: MerchantHandle, **query: str
-) -> list[dict[str, Any]]:
+async def events_of(client: httpx.AsyncClient, merchant: MerchantHandle, **query: str) -> list[dict[str, Any]]:
     response = await client.get("/v1/events", params={**query, "limit": "100"}, headers=merchant.headers)
     assert response.status_code == 200, response.text
     return list(response.json()["data"])
@@ -150,9 +143,7 @@ async def assert_unpaid(client: httpx.AsyncClient, merchant: MerchantHandle, pay
     assert "payment.partially_paid" not in types(await events_of(client, merchant))
 
 
-async def refund(
-    client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str, **body: Any
-) -> httpx.Response:
+async def refund(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str, **body: Any) -> httpx.Response:
     return await client.post("/v1/refunds", json={"payment_id": payment_id, **body}, headers=merchant.idem())
 
 
@@ -205,9 +196,7 @@ async def test_timestamp_outside_300_seconds_is_refused(
     payment = await create_vietqr_payment(client, merchant, amount=150000)
     note = bank_notification(payment["provider_reference"], 150000)
 
-    response = await send_notification(
-        client, rt, clock, note, timestamp=int(clock.now().timestamp()) + offset
-    )
+    response = await send_notification(client, rt, clock, note, timestamp=int(clock.now().timestamp()) + offset)
 
     assert response.status_code == 401
     await assert_unpaid(client, merchant, payment["id"])
@@ -222,9 +211,7 @@ async def test_timestamp_within_300_seconds_is_accepted(
     payment = await create_vietqr_payment(client, merchant, amount=150000)
     note = bank_notification(payment["provider_reference"], 150000)
 
-    response = await send_notification(
-        client, rt, clock, note, timestamp=int(clock.now().timestamp()) + offset
-    )
+    response = await send_notification(client, rt, clock, note, timestamp=int(clock.now().timestamp()) + offset)
 
     assert response.status_code == 200, response.text
     assert response.json() == SUCCESS
@@ -277,9 +264,7 @@ async def test_the_same_transfer_notified_twice_counts_once(
     assert tx["kind"] == "payment_received"
     assert types(await events_of(client, merchant, type="payment.succeeded")) == ["payment.succeeded"]
     funds = await received_funds(rt)
-    assert [(f["status"], f["amount"], f["payment_id"]) for f in funds] == [
-        ("matched", 150000, payment["id"])
-    ]
+    assert [(f["status"], f["amount"], f["payment_id"]) for f in funds] == [("matched", 150000, payment["id"])]
     assert len(await notifications_stored(rt)) == 2  # every raw notification is kept
 
 
@@ -334,9 +319,7 @@ async def test_a_transfer_into_another_account_is_not_credited(
 ) -> None:
     payment = await create_vietqr_payment(client, merchant, amount=150000)
 
-    response, _ = await transfer(
-        client, rt, clock, payment["provider_reference"], 150000, account_number="9988776655"
-    )
+    response, _ = await transfer(client, rt, clock, payment["provider_reference"], 150000, account_number="9988776655")
 
     assert response.status_code in (200, 401)
     await assert_unpaid(client, merchant, payment["id"])
@@ -578,25 +561,19 @@ async def test_a_refund_the_bank_rejects_fails_and_frees_the_amount(
     assert rejected.json()["status"] == "failed"
     assert rejected.json()["failure_code"]
     refund_id = rejected.json()["id"]
-    assert (await client.get(f"/v1/refunds/{refund_id}", headers=merchant.headers)).json()[
-        "status"
-    ] == "failed"
+    assert (await client.get(f"/v1/refunds/{refund_id}", headers=merchant.headers)).json()["status"] == "failed"
     [event] = await events_of(client, merchant, type="refund.failed")
     assert event["data"]["object"]["id"] == refund_id
     assert (await get_payment(client, merchant, payment["id"]))["amount_refunded"] == 0
     assert await ledger_of(client, merchant, refund_id=refund_id) == []
-    assert [t["kind"] for t in await ledger_of(client, merchant, payment_id=payment["id"])] == [
-        "payment_received"
-    ]
+    assert [t["kind"] for t in await ledger_of(client, merchant, payment_id=payment["id"])] == ["payment_received"]
 
     again = await refund(client, merchant, payment["id"])
 
     assert again.status_code == 201, again.text
     assert (again.json()["status"], again.json()["amount"]) == ("succeeded", 150000)
     assert (await get_payment(client, merchant, payment["id"]))["amount_refunded"] == 150000
-    assert [t["kind"] for t in await ledger_of(client, merchant, refund_id=again.json()["id"])] == [
-        "refund_succeeded"
-    ]
+    assert [t["kind"] for t in await ledger_of(client, merchant, refund_id=again.json()["id"])] == ["refund_succeeded"]
 
 
 async def test_concurrent_partial_refunds_never_exceed_what_was_received(

@@ -12,9 +12,7 @@ from gateway.adapters.emvco import parse_vietqr
 from tests.conftest import MerchantHandle, create_vietqr_payment, pay
 
 
-async def test_create_and_confirm_shows_a_scannable_qr(
-    client: httpx.AsyncClient, merchant: MerchantHandle
-) -> None:
+async def test_create_and_confirm_shows_a_scannable_qr(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
     payment = await create_vietqr_payment(client, merchant, amount=150000)
 
     assert payment["status"] == "requires_action"
@@ -46,9 +44,7 @@ async def test_payer_transfer_succeeds_the_payment_and_posts_the_ledger(
     assert paid.json()["status"] == "succeeded"
     assert paid.json()["amount_received"] == 150000
 
-    ledger = (
-        await client.get(f"/v1/ledger/transactions?payment_id={payment['id']}", headers=merchant.headers)
-    ).json()
+    ledger = (await client.get(f"/v1/ledger/transactions?payment_id={payment['id']}", headers=merchant.headers)).json()
     [tx] = ledger["data"]
     assert tx["kind"] == "payment_received"
     assert sorted((e["direction"], e["amount"]) for e in tx["entries"]) == [
@@ -85,9 +81,7 @@ async def test_refund_goes_back_through_the_bank(client: httpx.AsyncClient, merc
     kinds = [
         t["kind"]
         for t in (
-            await client.get(
-                f"/v1/ledger/transactions?refund_id={refund.json()['id']}", headers=merchant.headers
-            )
+            await client.get(f"/v1/ledger/transactions?refund_id={refund.json()['id']}", headers=merchant.headers)
         ).json()["data"]
     ]
     assert kinds == ["refund_succeeded"]

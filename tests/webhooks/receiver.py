@@ -20,9 +20,7 @@ class Received:
     body: bytes
 
 
-Behaviour = Callable[
-    [Received, int], Response | None
-]  # (request, how many times this webhook-id came) → answer
+Behaviour = Callable[[Received, int], Response | None]  # (request, how many times this webhook-id came) → answer
 
 
 @dataclass
@@ -40,9 +38,7 @@ class Receiver:
         if scope["type"] != "http":
             return
         request = Request(scope, receive)
-        item = Received(
-            request.url.path, {k.lower(): v for k, v in request.headers.items()}, await request.body()
-        )
+        item = Received(request.url.path, {k.lower(): v for k, v in request.headers.items()}, await request.body())
         seen = sum(1 for r in self.received if r.headers.get("webhook-id") == item.headers.get("webhook-id"))
         self.received.append(item)
         if self.delay:

@@ -164,9 +164,7 @@ async def test_retry_after_is_honoured(
     clock: ManualClock,
 ) -> None:
     endpoint = await subscribe(client, merchant, receiver.url, ["payment.requires_action"])
-    receiver.behaviour = lambda item, seen: (
-        Response(b"", 429, headers={"retry-after": "120"}) if seen == 1 else None
-    )
+    receiver.behaviour = lambda item, seen: Response(b"", 429, headers={"retry-after": "120"}) if seen == 1 else None
     await create_vietqr_payment(client, merchant)
     await drain(dispatcher)
     [attempt] = (

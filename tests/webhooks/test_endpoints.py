@@ -48,20 +48,14 @@ async def test_crud(client: httpx.AsyncClient, merchant: MerchantHandle, rt: Run
     assert secret not in dump and secret.removeprefix("whsec_") not in dump
 
     other = await create_merchant(client, "Other")
-    assert (
-        await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=other.headers)
-    ).status_code == 404
+    assert (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=other.headers)).status_code == 404
     deleted = await client.delete(f"/v1/webhook-endpoints/{endpoint['id']}", headers=merchant.headers)
     assert deleted.status_code == 200 and deleted.json()["deleted"] is True
-    assert (
-        await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=merchant.headers)
-    ).status_code == 404
+    assert (await client.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=merchant.headers)).status_code == 404
     assert (await client.get("/v1/webhook-endpoints", headers=merchant.headers)).json()["data"] == []
 
 
-@pytest.mark.parametrize(
-    "events", [["payment.paid"], ["*", "payment.succeeded"], [], ["payment.succeeded", 3]]
-)
+@pytest.mark.parametrize("events", [["payment.paid"], ["*", "payment.succeeded"], [], ["payment.succeeded", 3]])
 async def test_unknown_event_types_are_refused(
     client: httpx.AsyncClient, merchant: MerchantHandle, events: list[object]
 ) -> None:
@@ -102,14 +96,10 @@ async def test_private_and_odd_urls_are_refused(
     assert (await client.get("/v1/webhook-endpoints", headers=merchant.headers)).json()["data"] == []
 
 
-async def test_production_requires_https(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime
-) -> None:
+async def test_production_requires_https(client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime) -> None:
     rt.settings.webhook_allow_private = True
     rt.settings.env = "production"  # type: ignore[assignment]
-    response = await client.post(
-        "/v1/webhook-endpoints", headers=merchant.headers, json={"url": "http://127.0.0.1:9/"}
-    )
+    response = await client.post("/v1/webhook-endpoints", headers=merchant.headers, json={"url": "http://127.0.0.1:9/"})
     assert response.status_code == 422 and response.json()["code"] == "url_not_allowed"
 
 

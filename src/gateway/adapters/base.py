@@ -35,6 +35,7 @@ class Capabilities:
     # Starting a payment makes no network call (a QR or a signed URL): the core then confirms in the same
     # database transaction that creates the payment.
     offline_start: bool = False
+    # fetch_status / fetch_refund_status work: the janitor may ask instead of waiting for a notification.
     status_query: bool = False
 
 
@@ -53,7 +54,11 @@ class ProviderCredentials:
 class ProviderContext:
     credentials: ProviderCredentials
     http: httpx.AsyncClient
+    # Where the provider sends its server-to-server notifications (IPN) for this gateway.
     notification_url: str
+    # Where the provider sends the payer's browser back (GET /v1/providers/{name}/return): the gateway
+    # verifies it and redirects to the payment's own return_url. It never changes a payment's state.
+    return_url: str
     clock: Clock
 
 
@@ -101,6 +106,23 @@ class StartRefund:
     payment_provider_data: Mapping[str, Any]
     payer: Mapping[str, str]
     reason: str | None
+    # The provider's id of the funds being refunded, exactly as the adapter reported it in
+    # FundsReceived.provider_transaction_id (or StatusResult.provider_transaction_id).
+    provider_transaction_id: str | None = None
+    payment_created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefundLookup:
+    refund_id: str
+    payment_id: str
+    amount: int
+    provider_reference: str | None
+    payment_provider_reference: str | None
+    payment_provider_data: Mapping[str, Any]
+    provider_transaction_id: str | None
+    created_at: datetime
+    payment_amount_received: int = 0
 
 
 class RefundOutcome(StrEnum):
@@ -164,6 +186,8 @@ class PaymentDeclined:
     payment_references: Sequence[str]
     failure_code: str
     failure_message: str
+    # The amount the notification names, when it names one: checked like funds (a wrong amount is refused).
+    amount: int | None = None
 
 
 @dataclass(frozen=True)
@@ -240,7 +264,13 @@ class PaymentAdapter(Protocol):
 
     async def refund(self, ctx: ProviderContext, refund: StartRefund) -> RefundResult: ...
 
-    async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult: ...
+    async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult:
+        """Ask the provider what became of a payment whose notification has not arrived (the janitor)."""
+        ...
+
+    async def fetch_refund_status(self, ctx: ProviderContext, refund: RefundLookup) -> RefundResult:
+        """Ask the provider what became of a pending refund."""
+        ...
 
     def notification_account(self, request: InboundRequest) -> str | None:
         """Which account's credentials should verify this callback (read before it is trusted)."""
@@ -250,6 +280,11 @@ class PaymentAdapter(Protocol):
         self, request: InboundRequest, credentials: ProviderCredentials, now: datetime
     ) -> Sequence[ProviderEvent]:
         """Check the provider's signature and parse; raise NotificationRejected if it cannot be trusted."""
+        ...
+
+    def verify_return(self, request: InboundRequest, credentials: ProviderCredentials, now: datetime) -> Sequence[str]:
+        """Check the signed browser return and give the payment references it names; raise
+        NotificationRejected if it is not genuine (or the provider has no browser return)."""
         ...
 
     def acknowledge(self, outcome: NotificationOutcome) -> OutboundResponse:

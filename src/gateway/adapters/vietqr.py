@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 import httpx
@@ -29,6 +29,7 @@ from gateway.adapters.base import (
     ProviderEvent,
     ProviderStatus,
     ProviderTechnicalError,
+    RefundLookup,
     RefundOutcome,
     RefundResult,
     RefundSettled,
@@ -107,9 +108,7 @@ class VietQRCredentials(BaseModel):
     account_number: str = Field(pattern=r"^[0-9A-Za-z]{1,19}$")
     account_name: str = Field(min_length=1, max_length=70)
     webhook_secret: SecretStr | None = Field(default=None, description="Key of the bank's notification HMAC")
-    api_base_url: str | None = Field(
-        default=None, pattern=r"^https?://", description="The bank's transfer API"
-    )
+    api_base_url: str | None = Field(default=None, pattern=r"^https?://", description="The bank's transfer API")
     api_key: SecretStr | None = None
 
 
@@ -218,9 +217,37 @@ class VietQRAdapter:
         return RefundResult(status=status, provider_reference=str(answer.get("transfer_id") or "") or None)
 
     async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult:
-        raise ProviderDeclinedError(
-            "status_query_not_supported", "Bank transfers are confirmed by notification"
+        raise ProviderDeclinedError("status_query_not_supported", "Bank transfers are confirmed by notification")
+
+    async def fetch_refund_status(self, ctx: ProviderContext, refund: RefundLookup) -> RefundResult:
+        api_key = ctx.credentials.secrets.get("api_key", "")
+        try:
+            response = await ctx.http.get(
+                f"{ctx.credentials.base_url}/transfers/{refund.refund_id}",
+                headers={"authorization": f"Bearer {api_key}"},
+            )
+        except httpx.HTTPError as exc:
+            raise ProviderTechnicalError(f"bank call failed: {type(exc).__name__}") from exc
+        if response.status_code == 404:
+            # The bank has no such order. Right after a timed-out request it may still be on its way, so only
+            # a day later is it certain that nothing was sent.
+            if ctx.clock.now() - refund.created_at < timedelta(hours=24):
+                return RefundResult(RefundOutcome.pending, None)
+            return RefundResult(RefundOutcome.failed, None, "transfer_not_found", "The bank has no such transfer")
+        if response.status_code != 200:
+            raise ProviderTechnicalError(f"bank answered {response.status_code}")
+        answer = response.json()
+        status = {"completed": RefundOutcome.succeeded, "failed": RefundOutcome.failed}.get(
+            str(answer.get("status")), RefundOutcome.pending
         )
+        return RefundResult(
+            status,
+            str(answer.get("transfer_id") or "") or None,
+            "transfer_failed" if status is RefundOutcome.failed else None,
+        )
+
+    def verify_return(self, request: InboundRequest, credentials: ProviderCredentials, now: datetime) -> Sequence[str]:
+        raise NotificationRejected("bank transfers have no browser return")
 
     def notification_account(self, request: InboundRequest) -> str | None:
         try:

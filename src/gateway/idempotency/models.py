@@ -22,6 +22,8 @@ class IdempotencyKey(Base):
     recovery_point: Mapped[str] = mapped_column(String(40))
     resource_id: Mapped[str | None] = mapped_column(String(40))
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Which attempt holds the lock: only it may release the key or store its answer.
+    owner: Mapped[str | None] = mapped_column(String(32))
     response_status: Mapped[int | None] = mapped_column(Integer)
     response_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -10,6 +10,7 @@ that resource instead of creating another.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,72 +69,82 @@ async def run_idempotent(
     if key is None:
         async with UnitOfWork(rt.db) as uow:
             return await operation(uow, None)
-    digest = fingerprint(body)
+    request = _Request(scope, key, method, path if len(path) <= 255 else "sha256:" + _sha(path), fingerprint(body))
+    owner = secrets.token_hex(16)
     lock_for = timedelta(seconds=rt.settings.idempotency_lock_seconds)
     uow = UnitOfWork(rt.db)
     session = await uow.begin()
     try:
-        record = await _claim(session, rt, scope, key, method, path, digest, lock_for)
-        if record.response_status is not None:
-            await uow.commit()
-            assert record.response_body is not None
-            return _replay(rt, record)
-        record_id = record.id
+        record = await _claim(session, rt, request, owner, lock_for)
+    except BaseException:
+        # In use, reused, or the database failed: nothing here is ours to release.
+        await uow.rollback()
+        raise
+    if record.response_status is not None:
+        await uow.commit()
+        return _replay(rt, record)
+    record_id = record.id
 
-        async def _checkpoint(s: AsyncSession, resource_id: str) -> None:
-            await s.execute(
-                update(IdempotencyKey)
-                .where(IdempotencyKey.id == record_id)
-                .values(
-                    resource_id=resource_id,
-                    recovery_point="resource_created",
-                    locked_until=rt.clock.now() + lock_for,
-                )
-            )
+    async def _checkpoint(s: AsyncSession, resource_id: str) -> None:
+        await s.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == record_id, IdempotencyKey.owner == owner)
+            .values(resource_id=resource_id, recovery_point="resource_created", locked_until=rt.clock.now() + lock_for)
+        )
 
-        uow.on_checkpoint(_checkpoint)
+    uow.on_checkpoint(_checkpoint)
+    try:
         response = await operation(uow, record.resource_id)
-        await _complete(uow.session, rt, record, response.status, response.body)
+        await _complete(uow.session, rt, request, owner, response.status, response.body)
         await uow.commit()
         return response
     except GatewayError as exc:
         await uow.rollback()
-        if exc.status < 500 and not isinstance(exc, IdempotencyKeyInUse | IdempotencyKeyReused):
+        if exc.status < 500:
             # A refusal after the request was accepted is its final answer: the same key gets it again.
-            await _store_refusal(rt, scope, key, method, path, digest, exc)
+            await _store_refusal(rt, request, owner, exc)
         else:
-            await _release(rt, scope, key)
+            await _release(rt, request, owner)
         raise
     except BaseException:
         await uow.rollback()
-        await _release(rt, scope, key)
+        await _release(rt, request, owner)
         raise
+
+
+@dataclass(frozen=True)
+class _Request:
+    scope: str
+    key: str
+    method: str
+    path: str
+    digest: str
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def _claim(
     session: AsyncSession,
     rt: Runtime,
-    scope: str,
-    key: str,
-    method: str,
-    path: str,
-    digest: str,
+    request: _Request,
+    owner: str,
     lock_for: timedelta,
-    *,
-    take_over: bool = False,
 ) -> IdempotencyKey:
     now = rt.clock.now()
     inserted = await insert_ignoring_conflict(
         session,
         IdempotencyKey,
         {
-            "scope": scope,
-            "key": key,
-            "method": method,
-            "path": path,
-            "fingerprint": digest,
+            "scope": request.scope,
+            "key": request.key,
+            "method": request.method,
+            "path": request.path,
+            "fingerprint": request.digest,
             "recovery_point": "started",
             "locked_until": now + lock_for,
+            "owner": owner,
             "created_at": now,
         },
         ["scope", "key"],
@@ -141,26 +152,26 @@ async def _claim(
     record = (
         await session.execute(
             select(IdempotencyKey)
-            .where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+            .where(IdempotencyKey.scope == request.scope, IdempotencyKey.key == request.key)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
     if inserted:
         return record
-    if (record.method, record.path, record.fingerprint) != (method, path, digest):
+    if (record.method, record.path, record.fingerprint) != (request.method, request.path, request.digest):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request; use a new key for a new request."
         )
-    if record.response_status is not None:
+    if record.response_status is not None or record.owner == owner:
         return record
-    if not take_over and record.locked_until is not None and record.locked_until > now:
+    if record.locked_until is not None and record.locked_until > now:
         raise IdempotencyKeyInUse(
-            "A request with this Idempotency-Key is still in progress; retry shortly.",
-            headers={"Retry-After": "1"},
+            "A request with this Idempotency-Key is still in progress; retry shortly.", headers={"Retry-After": "1"}
         )
     # The earlier attempt died or failed with a 5xx: take over and resume from its recovery point.
     record.locked_until = now + lock_for
+    record.owner = owner
     log.info("idempotency.resumed", recovery_point=record.recovery_point)
     return record
 
@@ -172,19 +183,22 @@ def _body_context(scope: str, key: str) -> str:
 def _replay(rt: Runtime, record: IdempotencyKey) -> StoredResponse:
     assert record.response_status is not None and record.response_body is not None
     body = rt.secret_box.decrypt(record.response_body, context=_body_context(record.scope, record.key))
-    return StoredResponse(
-        record.response_status, body.encode(), replayed=True, problem=record.response_status >= 400
-    )
+    return StoredResponse(record.response_status, body.encode(), replayed=True, problem=record.response_status >= 400)
 
 
 async def _complete(
-    session: AsyncSession, rt: Runtime, record: IdempotencyKey, status: int, body: bytes
+    session: AsyncSession, rt: Runtime, request: _Request, owner: str, status: int, body: bytes
 ) -> None:
     # Responses can carry secrets (a new API key, a webhook secret) and payers' details: encrypted at rest.
-    sealed = rt.secret_box.encrypt(body.decode(), context=_body_context(record.scope, record.key))
+    sealed = rt.secret_box.encrypt(body.decode(), context=_body_context(request.scope, request.key))
     await session.execute(
         update(IdempotencyKey)
-        .where(IdempotencyKey.id == record.id)
+        .where(
+            IdempotencyKey.scope == request.scope,
+            IdempotencyKey.key == request.key,
+            IdempotencyKey.owner == owner,
+            IdempotencyKey.response_status.is_(None),
+        )
         .values(
             response_status=status,
             response_body=sealed,
@@ -195,30 +209,31 @@ async def _complete(
     )
 
 
-async def _store_refusal(
-    rt: Runtime, scope: str, key: str, method: str, path: str, digest: str, exc: GatewayError
-) -> None:
+async def _store_refusal(rt: Runtime, request: _Request, owner: str, exc: GatewayError) -> None:
     body = problem_body(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors)
     try:
         async with rt.db.transaction() as session:
-            record = await _claim(session, rt, scope, key, method, path, digest, timedelta(0), take_over=True)
-            if record.response_status is None:
-                await _complete(session, rt, record, exc.status, body)
+            # The key row is gone if our first transaction created it; if it survived a checkpoint, it is ours
+            # unless another attempt took it over, and then its answer stands.
+            record = await _claim(session, rt, request, owner, timedelta(0))
+            if record.owner == owner:
+                await _complete(session, rt, request, owner, exc.status, body)
     except GatewayError:
-        pass  # someone else owns the key now; their answer stands
+        pass  # another attempt holds the key now
     except Exception:
         log.exception("idempotency.store_failed")
 
 
-async def _release(rt: Runtime, scope: str, key: str) -> None:
-    """Nothing final is stored for a 5xx: unlock so the retry can run at once."""
+async def _release(rt: Runtime, request: _Request, owner: str) -> None:
+    """Nothing final is stored for a 5xx: unlock so the retry can run at once (only our own lock)."""
     try:
         async with rt.db.transaction() as session:
             await session.execute(
                 update(IdempotencyKey)
                 .where(
-                    IdempotencyKey.scope == scope,
-                    IdempotencyKey.key == key,
+                    IdempotencyKey.scope == request.scope,
+                    IdempotencyKey.key == request.key,
+                    IdempotencyKey.owner == owner,
                     IdempotencyKey.response_status.is_(None),
                 )
                 .values(locked_until=None)
@@ -231,8 +246,6 @@ async def purge_expired(rt: Runtime) -> int:
     cutoff = rt.clock.now() - timedelta(hours=rt.settings.idempotency_retention_hours)
     async with rt.db.transaction() as session:
         result = await session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.created_at < cutoff, IdempotencyKey.locked_until.is_(None)
-            )
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff, IdempotencyKey.locked_until.is_(None))
         )
     return int(getattr(result, "rowcount", 0) or 0)

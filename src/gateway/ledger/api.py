@@ -72,16 +72,12 @@ async def list_ledger_transactions(
         stmt = stmt.where(LedgerTransaction.id < starting_after)
     async with rt.db.transaction() as session:
         await ensure_visible(session, scope, payment_id=payment_id, refund_id=refund_id)
-        rows = list(
-            (await session.execute(stmt.order_by(LedgerTransaction.id.desc()).limit(limit + 1))).scalars()
-        )
+        rows = list((await session.execute(stmt.order_by(LedgerTransaction.id.desc()).limit(limit + 1))).scalars())
         page = rows[:limit]
         entries: dict[str, list[dict[str, Any]]] = defaultdict(list)
         if page:
             found = await session.execute(
-                select(LedgerEntry)
-                .where(LedgerEntry.transaction_id.in_([t.id for t in page]))
-                .order_by(LedgerEntry.id)
+                select(LedgerEntry).where(LedgerEntry.transaction_id.in_([t.id for t in page])).order_by(LedgerEntry.id)
             )
             for entry in found.scalars():
                 entries[entry.transaction_id].append(

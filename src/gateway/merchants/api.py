@@ -33,9 +33,7 @@ router = APIRouter(prefix="/v1/merchants", tags=["merchants (admin token)"])
 ADMIN_SCOPE = "admin"
 
 
-@router.post(
-    "", status_code=201, response_model=MerchantWithKey, summary="Create a merchant and its first test key"
-)
+@router.post("", status_code=201, response_model=MerchantWithKey, summary="Create a merchant and its first test key")
 async def create_merchant(
     params: MerchantCreate,
     request: Request,
@@ -45,9 +43,7 @@ async def create_merchant(
 ) -> Response:
     async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
         merchant, key, secret = await service.create_merchant(uow.session, rt, params.name, params.category)
-        return stored(
-            {**service.merchant_object(merchant), "api_key": service.new_key_object(key, secret)}, 201
-        )
+        return stored({**service.merchant_object(merchant), "api_key": service.new_key_object(key, secret)}, 201)
 
     return await idempotent(rt, request, ADMIN_SCOPE, idempotency_key, operation)
 

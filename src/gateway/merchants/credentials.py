@@ -24,17 +24,13 @@ def _secrets_context(merchant_id: str, provider: str) -> str:
 def seal_secrets(rt: Runtime, merchant_id: str, provider: str, secrets: dict[str, str]) -> str | None:
     if not secrets:
         return None
-    return rt.secret_box.encrypt(
-        orjson.dumps(secrets).decode(), context=_secrets_context(merchant_id, provider)
-    )
+    return rt.secret_box.encrypt(orjson.dumps(secrets).decode(), context=_secrets_context(merchant_id, provider))
 
 
-def _open_secrets(rt: Runtime, row: ProviderAccount) -> dict[str, str]:
+def open_secrets(rt: Runtime, row: ProviderAccount) -> dict[str, str]:
     if not row.secrets_encrypted:
         return {}
-    plain = rt.secret_box.decrypt(
-        row.secrets_encrypted, context=_secrets_context(row.merchant_id, row.provider)
-    )
+    plain = rt.secret_box.decrypt(row.secrets_encrypted, context=_secrets_context(row.merchant_id, row.provider))
     loaded: dict[str, Any] = orjson.loads(plain)
     return {str(k): str(v) for k, v in loaded.items()}
 
@@ -45,7 +41,7 @@ def _live_credentials(rt: Runtime, row: ProviderAccount) -> ProviderCredentials:
         livemode=True,
         merchant_id=row.merchant_id,
         settings=settings,
-        secrets=_open_secrets(rt, row),
+        secrets=open_secrets(rt, row),
         base_url=settings.get("api_base_url", ""),
     )
 
@@ -73,7 +69,7 @@ async def credentials_for(
             )
         )
     ).scalar_one_or_none()
-    if row is None:
+    if row is None or not row.settings:
         raise ProviderNotConfigured(
             f"Provider {adapter.name} has no live credentials; set them with "
             f"PUT /v1/merchants/{merchant_id}/providers/{adapter.name}"
@@ -88,6 +84,7 @@ async def context_for(
         credentials=await credentials_for(session, rt, adapter, merchant_id, livemode),
         http=rt.provider_http,
         notification_url=f"{rt.notification_base_url}/{adapter.name}/notifications",
+        return_url=f"{rt.notification_base_url}/{adapter.name}/return",
         clock=rt.clock,
     )
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, UTCDateTime
@@ -49,5 +50,23 @@ class ProviderAccount(Base):
     account_key: Mapped[str | None] = mapped_column(String(120))
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     secrets_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Routing: which enabled provider of a method a payment without `provider` goes to, and within what limits.
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    priority: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    min_amount: Mapped[int | None] = mapped_column(BigInteger)
+    max_amount: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ProviderHealth(Base):
+    """A provider's circuit breaker, in the database so every process agrees on skipping it."""
+
+    __tablename__ = "provider_health"
+
+    provider: Mapped[str] = mapped_column(String(40), primary_key=True)
+    livemode: Mapped[bool] = mapped_column(primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    opened_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
-from gateway.domain import KeyMode, MerchantCategory
+from gateway.domain import MAX_AMOUNT, KeyMode, MerchantCategory
 from gateway.schemas import StrictModel
 
 
@@ -44,4 +44,20 @@ class ProviderAccountObject(BaseModel):
     livemode: bool
     settings: dict[str, str]
     secrets_set: list[str] = Field(description="Names of the stored secrets; their values are never returned")
+    enabled: bool
+    priority: int
+    min_amount: int | None
+    max_amount: int | None
     updated_at: str
+
+
+class RoutingSettings(StrictModel):
+    """How payments without `provider` are routed to this provider (any subset; the rest is kept)."""
+
+    enabled: StrictBool | None = None
+    priority: StrictInt | None = Field(default=None, ge=0, le=1000, description="Lower goes first")
+    min_amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT)
+    max_amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT)
+
+
+ROUTING_FIELDS = frozenset(RoutingSettings.model_fields)

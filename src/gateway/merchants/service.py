@@ -13,8 +13,9 @@ from gateway.clock import isoformat
 from gateway.crypto import SecretBox, hash_api_key, random_token
 from gateway.domain import KeyMode, MerchantCategory
 from gateway.errors import NotFound, ValidationFailed
-from gateway.merchants.credentials import seal_secrets
+from gateway.merchants.credentials import open_secrets, seal_secrets
 from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
+from gateway.merchants.schemas import ROUTING_FIELDS, RoutingSettings
 from gateway.runtime import Runtime
 
 DEMO_MERCHANT_ID = "mch_demo"
@@ -81,9 +82,7 @@ async def get_merchant(session: AsyncSession, merchant_id: str) -> Merchant:
     return merchant
 
 
-async def list_merchants(
-    session: AsyncSession, limit: int, starting_after: str | None
-) -> tuple[list[Merchant], bool]:
+async def list_merchants(session: AsyncSession, limit: int, starting_after: str | None) -> tuple[list[Merchant], bool]:
     stmt = select(Merchant)
     if starting_after is not None:
         stmt = stmt.where(Merchant.id < starting_after)
@@ -118,20 +117,19 @@ def _split_credentials(model: BaseModel) -> tuple[dict[str, str], dict[str, str]
 async def put_provider_account(
     session: AsyncSession, rt: Runtime, merchant_id: str, provider: str, body: dict[str, Any]
 ) -> tuple[ProviderAccount, list[str]]:
-    """Store the merchant's live account at a provider; returns it with the names of its stored secrets."""
+    """Store the merchant's live account at a provider and its routing settings.
+
+    The credentials are replaced whole when any credential field is sent; a body of routing fields only
+    (enabled, priority, min_amount, max_amount) changes the routing and keeps the credentials.
+    """
     await get_merchant(session, merchant_id)
     try:
         adapter = rt.registry.get(provider)
     except UnknownProvider:
         raise NotFound(f"No provider {provider}.") from None
-    try:
-        model = adapter.credentials_model.model_validate(body)
-    except ValidationError as exc:
-        raise ValidationFailed(
-            "Invalid provider settings",
-            errors=[{"loc": ["body", *err["loc"]], "msg": err["msg"]} for err in exc.errors()],
-        ) from None
-    settings, secrets = _split_credentials(model)
+    routing = _validated(RoutingSettings, {k: v for k, v in body.items() if k in ROUTING_FIELDS})
+    credential_fields = {k: v for k, v in body.items() if k not in ROUTING_FIELDS}
+    model = _validated(adapter.credentials_model, credential_fields) if credential_fields else None
     now = rt.clock.now()
     row = (
         await session.execute(
@@ -146,15 +144,41 @@ async def put_provider_account(
     ).scalar_one_or_none()
     if row is None:
         row = ProviderAccount(
-            id=rt.ids.new("pac"), merchant_id=merchant_id, provider=provider, livemode=True, created_at=now
+            id=rt.ids.new("pac"),
+            merchant_id=merchant_id,
+            provider=provider,
+            livemode=True,
+            settings={},
+            enabled=True,
+            priority=100,
+            created_at=now,
         )
         session.add(row)
-    row.settings = settings
-    row.secrets_encrypted = seal_secrets(rt, merchant_id, provider, secrets)
-    row.account_key = adapter.account_key(settings)
+    if model is not None:
+        settings, secrets = _split_credentials(model)
+        row.settings = settings
+        row.secrets_encrypted = seal_secrets(rt, merchant_id, provider, secrets)
+        row.account_key = adapter.account_key(settings)
+    for name, value in routing.model_dump(exclude_unset=True).items():
+        setattr(row, name, value)
     row.updated_at = now
     await session.flush()
-    return row, sorted(secrets)
+    secret_names = sorted(_split_credentials(model)[1]) if model is not None else _stored_secret_names(rt, row)
+    return row, secret_names
+
+
+def _validated(model: type[BaseModel], body: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Invalid provider settings",
+            errors=[{"loc": ["body", *err["loc"]], "msg": err["msg"]} for err in exc.errors()],
+        ) from None
+
+
+def _stored_secret_names(rt: Runtime, row: ProviderAccount) -> list[str]:
+    return sorted(open_secrets(rt, row))
 
 
 def provider_account_object(row: ProviderAccount, secret_names: list[str]) -> dict[str, Any]:
@@ -165,6 +189,10 @@ def provider_account_object(row: ProviderAccount, secret_names: list[str]) -> di
         "livemode": row.livemode,
         "settings": row.settings,
         "secrets_set": secret_names,
+        "enabled": row.enabled,
+        "priority": row.priority,
+        "min_amount": row.min_amount,
+        "max_amount": row.max_amount,
         "updated_at": isoformat(row.updated_at),
     }
 
@@ -189,9 +217,7 @@ async def ensure_demo_merchant(rt: Runtime) -> str:
                 )
             )
             await session.flush()
-        exists = (
-            await session.execute(select(ApiKey.id).where(ApiKey.secret_hash == hash_api_key(secret)))
-        ).first()
+        exists = (await session.execute(select(ApiKey.id).where(ApiKey.secret_hash == hash_api_key(secret)))).first()
         if exists is None:
             await issue_api_key(session, rt, DEMO_MERCHANT_ID, KeyMode.test, secret=secret)
     return secret

@@ -38,7 +38,7 @@ class ReceivedFunds(Base):
 
     __tablename__ = "received_funds"
     __table_args__ = (
-        UniqueConstraint("provider", "provider_transaction_id"),
+        UniqueConstraint("provider", "livemode", "provider_transaction_id"),
         Index(None, "status", "received_at"),
     )
 

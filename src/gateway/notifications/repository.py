@@ -11,23 +11,25 @@ from gateway.db import insert_ignoring_conflict
 from gateway.notifications.models import ReceivedFunds
 
 
-async def record_received_funds(session: AsyncSession, values: dict[str, Any]) -> bool:
+async def record_received_funds(session: AsyncSession, values: dict[str, object]) -> bool:
     """False when the provider already reported this transaction: the repeat changes nothing."""
     return await insert_ignoring_conflict(
         session,
         ReceivedFunds,
         values,
-        ["provider", "provider_transaction_id"],
+        ["provider", "livemode", "provider_transaction_id"],
     )
 
 
-async def payer_of(session: AsyncSession, payment_id: str) -> dict[str, str]:
-    """Who paid, as the first matched transfer named them: where a refund goes back to."""
+async def first_receipt(session: AsyncSession, payment_id: str) -> tuple[str | None, dict[str, str]]:
+    """The first matched funds of a payment: the provider's transaction id and who paid (where a refund goes)."""
     stmt = (
-        select(ReceivedFunds.payer)
+        select(ReceivedFunds.provider_transaction_id, ReceivedFunds.payer)
         .where(ReceivedFunds.payment_id == payment_id, ReceivedFunds.status == "matched")
         .order_by(ReceivedFunds.received_at, ReceivedFunds.id)
         .limit(1)
     )
-    payer = (await session.execute(stmt)).scalar_one_or_none()
-    return {str(k): str(v) for k, v in (payer or {}).items()}
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None, {}
+    return row[0], {str(k): str(v) for k, v in (row[1] or {}).items()}

@@ -4,6 +4,7 @@ the raw callback for audit, and answer in the provider's expected format."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -23,17 +24,28 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.registry import UnknownProvider
 from gateway.domain import PaymentStatus
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
 from gateway.merchants.credentials import notification_credentials
 from gateway.notifications.models import ProviderNotification
 from gateway.notifications.repository import record_received_funds
 from gateway.payments import repository as payments_repo
 from gateway.payments import service as payments
+from gateway.payments.models import Payment
 from gateway.refunds import repository as refunds_repo
 from gateway.refunds import service as refunds
 from gateway.runtime import Runtime
 
 log = structlog.get_logger("gateway.notifications")
+
+
+def funds_source(provider: str, livemode: bool, provider_transaction_id: str) -> str:
+    """The ledger's dedupe key for money a provider confirmed: the same however it was learned."""
+    return f"{'live' if livemode else 'test'}:{provider}:{provider_transaction_id}"
+
+
+class InvalidSignature(GatewayError):
+    status, code, title = 400, "invalid_signature", "Invalid signature"
+
 
 Outcome = NotificationOutcome
 _AUDITED_HEADERS = ("content-type", "user-agent", "x-forwarded-for")
@@ -50,15 +62,13 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
     refund_id: str | None = None
     try:
         async with rt.db.transaction() as session:
-            candidates = await notification_credentials(
-                session, rt, adapter, adapter.notification_account(inbound)
-            )
+            candidates = await notification_credentials(session, rt, adapter, adapter.notification_account(inbound))
             verified = _verify(adapter, inbound, candidates, now)
             if isinstance(verified, str):
                 outcome, detail = Outcome.rejected, verified
             else:
                 events, credentials = verified
-                results = [await _apply(session, rt, adapter, credentials, event) for event in events]
+                results = [await apply_provider_event(session, rt, adapter, credentials, event) for event in events]
                 outcome, detail, payment_id, refund_id = _summarise(results)
             session.add(_audit_row(rt, provider, inbound, now, outcome, detail, payment_id, refund_id))
     except Exception as exc:
@@ -101,13 +111,15 @@ def _summarise(results: list[_Result]) -> _Result:
     return results[0]
 
 
-async def _apply(
+async def apply_provider_event(
     session: AsyncSession,
     rt: Runtime,
     adapter: PaymentAdapter,
     creds: ProviderCredentials,
     event: ProviderEvent,
 ) -> _Result:
+    """What a provider reports, however it was learned (a notification, or the janitor's status query),
+    goes through here: the same matching, amount checks, dedupe, state machine and ledger path."""
     if isinstance(event, FundsReceived):
         return await _apply_funds(session, rt, adapter, creds, event)
     if isinstance(event, PaymentDeclined):
@@ -116,9 +128,13 @@ async def _apply(
         )
         if payment is None:
             return Outcome.unmatched, "no matching payment", None, None
-        changed = await payments.decline_payment(
-            session, rt, payment, event.failure_code, event.failure_message
-        )
+        if (
+            event.amount is not None
+            and not adapter.capabilities.accepts_partial_funds
+            and event.amount != payment.amount
+        ):
+            return Outcome.amount_mismatch, f"amount {event.amount} != {payment.amount}", payment.id, None
+        changed = await payments.decline_payment(session, rt, payment, event.failure_code, event.failure_message)
         return (Outcome.applied if changed else Outcome.duplicate), None, payment.id, None
     return await _apply_refund(session, rt, adapter, creds, event)
 
@@ -143,27 +159,12 @@ async def _apply_funds(
     elif payment.status == PaymentStatus.failed.value:
         reason = "the payment had already failed"
     elif not adapter.capabilities.accepts_partial_funds and event.amount != payment.amount:
-        # A card or wallet must charge exactly the amount: anything else is refused, not credited.
-        return Outcome.amount_mismatch, f"amount {event.amount} != {payment.amount}", payment.id, None
-    fresh = await record_received_funds(
-        session,
-        {
-            "id": rt.ids.new("rcv"),
-            "provider": adapter.name,
-            "provider_transaction_id": event.provider_transaction_id,
-            "livemode": creds.livemode,
-            "merchant_id": payment.merchant_id if payment else creds.merchant_id,
-            "payment_id": payment.id if payment else None,
-            "amount": event.amount,
-            "currency": event.currency,
-            "status": "unmatched" if reason else "matched",
-            "reason": reason,
-            "account_key": event.account_key,
-            "payer": dict(event.payer),
-            "content": event.content,
-            "received_at": rt.clock.now(),
-        },
-    )
+        # A card or wallet must charge exactly the amount: anything else is refused, not credited — but the
+        # money the provider reports is kept on record for reconciliation.
+        reason = f"amount {event.amount} != {payment.amount}"
+        await record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
+        return Outcome.amount_mismatch, reason, payment.id, None
+    fresh = await record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
     payment_id = payment.id if payment else None
     if not fresh:
         return Outcome.duplicate, "transaction already recorded", payment_id, None
@@ -176,9 +177,35 @@ async def _apply_funds(
             content=event.content,
         )
         return Outcome.unmatched, reason, payment_id, None
-    source = f"{adapter.name}:{event.provider_transaction_id}"
+    source = funds_source(adapter.name, creds.livemode, event.provider_transaction_id)
     posted = await payments.record_funds_received(session, rt, payment, event.amount, source)
     return (Outcome.applied if posted else Outcome.duplicate), None, payment.id, None
+
+
+def _funds_row(
+    rt: Runtime,
+    adapter: PaymentAdapter,
+    creds: ProviderCredentials,
+    event: FundsReceived,
+    payment: Payment | None,
+    reason: str | None,
+) -> dict[str, object]:
+    return {
+        "id": rt.ids.new("rcv"),
+        "provider": adapter.name,
+        "provider_transaction_id": event.provider_transaction_id,
+        "livemode": creds.livemode,
+        "merchant_id": payment.merchant_id if payment else creds.merchant_id,
+        "payment_id": payment.id if payment else None,
+        "amount": event.amount,
+        "currency": event.currency,
+        "status": "unmatched" if reason else "matched",
+        "reason": reason[:120] if reason else None,
+        "account_key": event.account_key,
+        "payer": dict(event.payer),
+        "content": event.content.replace("\x00", "") if event.content else None,
+        "received_at": rt.clock.now(),
+    }
 
 
 async def _apply_refund(
@@ -222,9 +249,9 @@ def _audit_row(
         id=rt.ids.new("ntf"),
         provider=provider,
         http_method=inbound.method,
-        query_string="&".join(f"{k}={v}" for k, v in inbound.query.items()),
+        query_string="&".join(f"{k}={v}" for k, v in inbound.query.items()).replace("\x00", ""),
         headers={k: v for k, v in inbound.headers.items() if k in _AUDITED_HEADERS or k.startswith("x-")},
-        body=inbound.body.decode("utf-8", errors="replace"),
+        body=inbound.body.decode("utf-8", errors="replace").replace("\x00", "\\u0000"),  # PostgreSQL text takes no NUL
         verified=outcome is not Outcome.rejected,
         outcome=outcome.value,
         detail=(detail or "")[:500] or None,
@@ -234,11 +261,42 @@ def _audit_row(
     )
 
 
-async def _store_failed(
-    rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, detail: str
-) -> None:
+async def _store_failed(rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, detail: str) -> None:
     try:
         async with rt.db.transaction() as session:
             session.add(_audit_row(rt, provider, inbound, now, Outcome.error, detail, None, None))
     except Exception:
         log.exception("notification.audit_failed", provider=provider)
+
+
+@dataclass(frozen=True)
+class ReturnVisit:
+    """Where to send the payer's browser after the provider's page: never a change of state."""
+
+    payment_id: str
+    status: str
+    return_url: str | None
+
+
+async def verify_browser_return(rt: Runtime, provider: str, inbound: InboundRequest) -> ReturnVisit:
+    try:
+        adapter = rt.registry.get(provider)
+    except UnknownProvider:
+        raise NotFound(f"No provider {provider}.") from None
+    async with rt.db.transaction() as session:
+        candidates = await notification_credentials(session, rt, adapter, adapter.notification_account(inbound))
+        reason = "no account matches"
+        for credentials in candidates:
+            try:
+                references = adapter.verify_return(inbound, credentials, rt.clock.now())
+            except NotificationRejected as exc:
+                reason = exc.reason
+                continue
+            payment = await payments_repo.find_by_provider_reference(
+                session, adapter.name, references, credentials.livemode, credentials.merchant_id
+            )
+            if payment is None:
+                raise NotFound("No payment matches this return.")
+            return ReturnVisit(payment.id, payment.status, payment.return_url)
+    log.warning("return.rejected", provider=provider, reason=reason)
+    raise InvalidSignature(f"The return from {provider} is not genuine: {reason}.")

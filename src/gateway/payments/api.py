@@ -19,7 +19,7 @@ from gateway.api_support import (
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
 from gateway.domain import PaymentMethod, PaymentStatus
-from gateway.errors import InvalidState
+from gateway.errors import InvalidState, ValidationFailed
 from gateway.idempotency.service import StoredResponse
 from gateway.payments import repository, service
 from gateway.payments.schemas import PaymentConfirm, PaymentCreate, PaymentObject
@@ -49,7 +49,7 @@ async def create_payment(
         else:  # a retry of a request that created the payment and then died
             payment = await service.get_payment(uow.session, rt, scope, resume_id)
         if params.confirm and payment.status == PaymentStatus.requires_confirmation.value:
-            payment = await service.confirm_payment(uow, rt, scope, payment.id, None)
+            payment = await service.confirm_payment(uow, rt, scope, payment.id, None, resuming=resume_id is not None)
         return stored(service.payment_object(payment), 201)
 
     return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation, required=True)
@@ -73,8 +73,8 @@ async def list_payments(
         method=method.value if method else None,
         provider=provider,
         reference=reference,
-        created_gte=_utc(created_gte),
-        created_lt=_utc(created_lt),
+        created_gte=_utc(created_gte, "created_gte"),
+        created_lt=_utc(created_lt, "created_lt"),
     )
     async with rt.db.transaction() as session:
         rows, has_more = await repository.list_page(session, scope, filters, limit, starting_after)
@@ -87,10 +87,13 @@ async def list_payments(
     return json_response(list_document(documents, has_more))
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | None, name: str) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed.field(["query", name], "out of range") from None
 
 
 @router.get("/{payment_id}", response_model=PaymentObject, summary="Get a payment")
@@ -115,8 +118,8 @@ async def confirm_payment(
     params: Annotated[PaymentConfirm | None, Body()] = None,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
-        payment = await service.confirm_payment(uow, rt, scope, payment_id, params)
+    async def operation(uow: UnitOfWork, resume_id: str | None) -> StoredResponse:
+        payment = await service.confirm_payment(uow, rt, scope, payment_id, params, resuming=resume_id is not None)
         return stored(service.payment_object(payment))
 
     return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, UTCDateTime
@@ -16,6 +16,12 @@ class Payment(Base):
         Index(None, "merchant_id", "livemode", "reference", "id"),
         Index(None, "merchant_id", "livemode", "status", "id"),
         Index(None, "status", "expires_at"),
+        Index(
+            "ix_payments_status_check_due",
+            "next_status_check_at",
+            postgresql_where=text("next_status_check_at IS NOT NULL"),
+            sqlite_where=text("next_status_check_at IS NOT NULL"),
+        ),
         Index(
             "uq_payments_provider_reference",
             "provider",
@@ -49,6 +55,9 @@ class Payment(Base):
     failure_message: Mapped[str | None] = mapped_column(String(255))
     # Set before the provider is called outside a transaction, so a crash there is recoverable.
     provider_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The janitor asks the provider when its notification is late: when next, and how many times so far.
+    next_status_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status_checks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

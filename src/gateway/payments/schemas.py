@@ -22,9 +22,7 @@ def check_currency(value: str) -> str:
 
 
 class PaymentCreate(StrictModel):
-    amount: StrictInt = Field(
-        gt=0, le=MAX_AMOUNT, description="In the currency's minor unit (VND: whole đồng)"
-    )
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="In the currency's minor unit (VND: whole đồng)")
     currency: str = Field(default="VND", description="ISO 4217")
     method: PaymentMethod
     provider: str | None = Field(
@@ -33,16 +31,12 @@ class PaymentCreate(StrictModel):
         max_length=40,
         description="When absent the gateway routes to an enabled provider of the method",
     )
-    reference: str = Field(
-        min_length=1, max_length=64, description="The merchant's bill, invoice or visit code"
-    )
+    reference: str = Field(min_length=1, max_length=64, description="The merchant's bill, invoice or visit code")
     description: str | None = Field(default=None, max_length=255)
     customer: Customer | None = None
     metadata: Metadata = Field(default_factory=dict)
     return_url: AbsoluteURL | None = None
-    expires_in: StrictInt = Field(
-        default=900, ge=10, le=604800, description="Seconds until the payment expires"
-    )
+    expires_in: StrictInt = Field(default=900, ge=10, le=604800, description="Seconds until the payment expires")
     confirm: StrictBool = False
 
     _currency = field_validator("currency")(check_currency)
@@ -83,6 +77,4 @@ class PaymentObject(BaseModel):
 
 class TestPayOutcome(StrictModel):
     outcome: Literal["success", "failure"]
-    amount: StrictInt | None = Field(
-        default=None, gt=0, le=MAX_AMOUNT, description="Default: what is still owed"
-    )
+    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT, description="Default: what is still owed")

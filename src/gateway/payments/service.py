@@ -21,24 +21,15 @@ from gateway.adapters.base import (
     StartPayment,
     StartResult,
 )
-from gateway.adapters.registry import UnknownProvider
 from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
 from gateway.db import UnitOfWork
 from gateway.domain import EventType, PaymentMethod, PaymentStatus
-from gateway.errors import (
-    AmountOutOfRange,
-    CurrencyNotSupported,
-    InvalidState,
-    MethodNotAvailable,
-    NotFound,
-    ProviderUnavailable,
-    ValidationFailed,
-)
+from gateway.errors import ConfirmationInProgress, GatewayError, InvalidState, NotFound, ProviderUnavailable
 from gateway.events.service import record_event
 from gateway.ledger import service as ledger
 from gateway.merchants.credentials import context_for
-from gateway.payments import repository
+from gateway.payments import repository, routing
 from gateway.payments.models import Payment
 from gateway.payments.schemas import PaymentConfirm, PaymentCreate
 from gateway.runtime import Runtime
@@ -47,9 +38,7 @@ log = structlog.get_logger("gateway.payments")
 
 S = PaymentStatus
 _ALLOWED: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    S.requires_confirmation: frozenset(
-        {S.requires_action, S.processing, S.succeeded, S.failed, S.canceled, S.expired}
-    ),
+    S.requires_confirmation: frozenset({S.requires_action, S.processing, S.succeeded, S.failed, S.canceled, S.expired}),
     S.requires_action: frozenset({S.processing, S.succeeded, S.failed, S.canceled, S.expired}),
     S.processing: frozenset({S.requires_action, S.succeeded, S.failed}),
     # Terminal. The one way out: funds a provider confirms after the payment ended are never dropped.
@@ -66,6 +55,9 @@ _EVENT_OF = {
     S.canceled: EventType.payment_canceled,
     S.expired: EventType.payment_expired,
 }
+# When the janitor asks a provider about a payment or refund whose notification has not come: after 1 min,
+# 5 min, 30 min, 2 h, then every 6 h (payments: until 24 h after they expire).
+STATUS_CHECK_BACKOFF = (60, 300, 1800, 7200, 21600)
 _CANCELABLE = frozenset({S.requires_confirmation, S.requires_action})
 _EXPIRABLE = frozenset({S.requires_confirmation, S.requires_action})
 
@@ -112,6 +104,7 @@ async def change_status(
         raise InvalidState(f"Payment {payment.id} is {current.value} and cannot become {to.value}.")
     payment.status = to.value
     payment.updated_at = rt.clock.now()
+    _schedule_status_checks(rt, payment, to)
     if to is S.failed:
         payment.failure_code, payment.failure_message = failure_code, failure_message
     await record_event(
@@ -128,40 +121,24 @@ async def change_status(
     log.info(f"payment.{to.value}", payment_id=payment.id, provider=payment.provider, late=late or None)
 
 
-def choose_adapter(rt: Runtime, params: PaymentCreate) -> PaymentAdapter:
-    if params.provider is not None:
-        try:
-            adapter = rt.registry.get(params.provider)
-        except UnknownProvider:
-            raise ValidationFailed.field(
-                ["body", "provider"], f"unknown provider {params.provider!r}"
-            ) from None
-        if params.method not in adapter.capabilities.methods:
-            raise ValidationFailed.field(
-                ["body", "provider"], f"provider {adapter.name} does not support method {params.method.value}"
-            )
-        candidates = [adapter]
-    else:
-        candidates = rt.registry.for_method(PaymentMethod(params.method))
-        if not candidates:
-            raise MethodNotAvailable(
-                f"No provider for method {params.method.value} is available on this gateway."
-            )
-    by_currency = [a for a in candidates if params.currency in a.capabilities.currencies]
-    if not by_currency:
-        raise CurrencyNotSupported(f"No {params.method.value} provider accepts {params.currency}.")
-    by_amount = [
-        a for a in by_currency if a.capabilities.min_amount <= params.amount <= a.capabilities.max_amount
-    ]
-    if not by_amount:
-        raise AmountOutOfRange(f"No {params.method.value} provider accepts an amount of {params.amount}.")
-    return by_amount[0]
+def _schedule_status_checks(rt: Runtime, payment: Payment, to: PaymentStatus) -> None:
+    """While the payer may still pay, the janitor asks the provider if its notification is late."""
+    if to in (S.succeeded, S.failed):
+        payment.next_status_check_at = None
+    elif to in (S.requires_action, S.processing) and payment.next_status_check_at is None:
+        if rt.registry.get(payment.provider).capabilities.status_query:
+            payment.next_status_check_at = rt.clock.now() + timedelta(seconds=STATUS_CHECK_BACKOFF[0])
 
 
-async def create_payment(
-    session: AsyncSession, rt: Runtime, scope: MerchantScope, params: PaymentCreate
-) -> Payment:
-    adapter = choose_adapter(rt, params)
+async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, params: PaymentCreate) -> Payment:
+    best = (
+        await routing.candidates(session, rt, scope, params.method, params.currency, params.amount, params.provider)
+    )[0]
+    adapter = best.adapter
+    reason = (
+        "requested" if params.provider else f"priority {best.priority}" + ("" if best.healthy else ", cooling down")
+    )
+    log.info("payment.routed", provider=adapter.name, method=params.method.value, reason=reason)
     now = rt.clock.now()
     payment = Payment(
         id=rt.ids.new("pay"),
@@ -179,7 +156,7 @@ async def create_payment(
         customer=params.customer.model_dump(exclude_none=True) if params.customer else None,
         metadata_=dict(params.metadata),
         return_url=params.return_url,
-        provider_data={},
+        provider_data={"routing": {"explicit": params.provider is not None, "tried": []}},
         expires_at=now + timedelta(seconds=params.expires_in),
         created_at=now,
         updated_at=now,
@@ -203,12 +180,10 @@ def _start_request(payment: Payment) -> StartPayment:
     )
 
 
-StartOutcome = StartResult | ProviderDeclinedError | ProviderTechnicalError
+StartOutcome = routing.StartOutcome
 
 
-async def _call_start(
-    rt: Runtime, adapter: PaymentAdapter, ctx: ProviderContext, payment: Payment
-) -> StartOutcome:
+async def _call_start(rt: Runtime, adapter: PaymentAdapter, ctx: ProviderContext, payment: Payment) -> StartOutcome:
     try:
         return await adapter.start_payment(ctx, _start_request(payment))
     except (ProviderDeclinedError, ProviderTechnicalError) as exc:
@@ -217,38 +192,99 @@ async def _call_start(
 
 
 async def confirm_payment(
-    uow: UnitOfWork, rt: Runtime, scope: MerchantScope, payment_id: str, params: PaymentConfirm | None
+    uow: UnitOfWork,
+    rt: Runtime,
+    scope: MerchantScope,
+    payment_id: str,
+    params: PaymentConfirm | None,
+    resuming: bool = False,
 ) -> Payment:
     """requires_confirmation → whatever the provider says. A provider reached over the network is called
-    outside any transaction, after the attempt is committed, so a crash there is resumed by a retry."""
+    outside any transaction, after the attempt is committed, so a crash there is resumed by a retry. When the
+    provider certainly created nothing (a connection refused, a declared refusal) and the merchant did not
+    ask for it by name, the payment moves on to the next provider the routing allows."""
     payment = await _locked(uow.session, scope, payment_id)
     if payment.status != S.requires_confirmation.value:
-        raise InvalidState(
-            f"Payment {payment.id} is {payment.status}; only requires_confirmation can be confirmed."
-        )
+        raise InvalidState(f"Payment {payment.id} is {payment.status}; only requires_confirmation can be confirmed.")
     if params is not None:
         if params.customer is not None:
             payment.customer = params.customer.model_dump(exclude_none=True)
         if params.return_url is not None:
             payment.return_url = params.return_url
-    adapter = rt.registry.get(payment.provider)
-    ctx = await context_for(uow.session, rt, adapter, scope.merchant_id, scope.livemode)
-    if adapter.capabilities.offline_start:
-        await apply_start_outcome(uow.session, rt, payment, await _call_start(rt, adapter, ctx, payment))
-        return payment
-    payment.provider_attempted_at = payment.updated_at = rt.clock.now()
-    await uow.checkpoint(payment.id)
-    outcome = await _call_start(rt, adapter, ctx, payment)
-    session = await uow.resume()
-    payment = await _locked(session, scope, payment_id)
-    if payment.status == S.requires_confirmation.value:  # else a notification got there first
+    while True:
+        adapter = rt.registry.get(payment.provider)
+        session = uow.session
+        ctx = await context_for(session, rt, adapter, scope.merchant_id, scope.livemode)
+        if adapter.capabilities.offline_start:
+            outcome = await _call_start(rt, adapter, ctx, payment)
+        else:
+            if not resuming:  # a retry that took its own dead request's key over may go on
+                _refuse_concurrent_start(rt, payment)
+            payment.provider_attempted_at = payment.updated_at = rt.clock.now()
+            await uow.checkpoint(payment.id)
+            outcome = await _call_start(rt, adapter, ctx, payment)
+            session = await uow.resume()
+            payment = await _locked(session, scope, payment_id)
+            if payment.status != S.requires_confirmation.value:  # canceled, expired or paid meanwhile
+                _keep_reference(payment, outcome)
+                return payment
+        await routing.record_outcome(session, rt, adapter.name, scope.livemode, outcome)
+        if routing.certainly_nothing_created(outcome):
+            following = await _next_provider(session, rt, scope, payment)
+            if following is not None:
+                log.warning(
+                    "payment.failover",
+                    payment_id=payment.id,
+                    from_provider=payment.provider,
+                    to_provider=following,
+                    reason=str(outcome)[:200],
+                )
+                _move_to(payment, following)
+                continue
         await apply_start_outcome(session, rt, payment, outcome)
-    return payment
+        return payment
 
 
-async def apply_start_outcome(
-    session: AsyncSession, rt: Runtime, payment: Payment, outcome: StartOutcome
-) -> None:
+async def _next_provider(session: AsyncSession, rt: Runtime, scope: MerchantScope, payment: Payment) -> str | None:
+    state = payment.provider_data.get("routing", {})
+    if state.get("explicit"):
+        return None
+    tried = (*state.get("tried", []), payment.provider)
+    try:
+        remaining = await routing.candidates(
+            session, rt, scope, PaymentMethod(payment.method), payment.currency, payment.amount, exclude=tuple(tried)
+        )
+    except GatewayError:
+        return None
+    return remaining[0].adapter.name
+
+
+def _refuse_concurrent_start(rt: Runtime, payment: Payment) -> None:
+    """Another request is asking the provider for this payment right now: never start it twice at once."""
+    window = timedelta(seconds=rt.settings.idempotency_lock_seconds)
+    if payment.provider_attempted_at is not None and rt.clock.now() - payment.provider_attempted_at < window:
+        raise ConfirmationInProgress(
+            f"Payment {payment.id} is being confirmed by another request; retry shortly.", headers={"Retry-After": "1"}
+        )
+
+
+def _keep_reference(payment: Payment, outcome: StartOutcome) -> None:
+    """The provider may still collect for a payment that ended while it was being asked: keep its reference so
+    the notification matches and late funds are never dropped."""
+    if isinstance(outcome, StartResult) and payment.provider_reference is None:
+        payment.provider_reference = outcome.provider_reference
+        payment.provider_data = {**payment.provider_data, **outcome.provider_data}
+
+
+def _move_to(payment: Payment, provider: str) -> None:
+    state = dict(payment.provider_data.get("routing", {}))
+    state["tried"] = [*state.get("tried", []), payment.provider]
+    payment.provider_data = {**payment.provider_data, "routing": state}
+    payment.provider = provider
+    payment.provider_attempted_at = None
+
+
+async def apply_start_outcome(session: AsyncSession, rt: Runtime, payment: Payment, outcome: StartOutcome) -> None:
     if isinstance(outcome, ProviderDeclinedError):
         await change_status(
             session, rt, payment, S.failed, failure_code=outcome.code, failure_message=outcome.message[:255]
@@ -256,20 +292,14 @@ async def apply_start_outcome(
         return
     if isinstance(outcome, ProviderTechnicalError):
         if outcome.certainly_not_created:
-            raise ProviderUnavailable(
-                f"{payment.provider} could not be reached; retry with the same Idempotency-Key."
-            )
+            raise ProviderUnavailable(f"{payment.provider} could not be reached; retry with the same Idempotency-Key.")
         # The provider may have created the charge: never fail on a guess; the janitor will ask it.
         await change_status(session, rt, payment, S.processing)
         return
     payment.provider_reference = outcome.provider_reference
     payment.next_action = outcome.next_action
     payment.provider_data = {**payment.provider_data, **outcome.provider_data}
-    if outcome.status is ProviderStatus.succeeded:
-        await record_funds_received(
-            session, rt, payment, payment.amount, f"{payment.provider}:{outcome.provider_reference}"
-        )
-    elif outcome.status is ProviderStatus.failed:
+    if outcome.status is ProviderStatus.failed:
         await change_status(
             session,
             rt,
@@ -278,13 +308,16 @@ async def apply_start_outcome(
             failure_code=outcome.failure_code or "declined",
             failure_message=outcome.failure_message,
         )
+    elif outcome.status is ProviderStatus.succeeded:
+        # Money is only ever counted from a provider transaction id, through the one funds path (notification
+        # or status query) that dedupes it: a provider that says "paid" at once is asked straight away.
+        await change_status(session, rt, payment, S.processing)
+        payment.next_status_check_at = rt.clock.now()
     else:
         await change_status(session, rt, payment, S(outcome.status.value))
 
 
-async def cancel_payment(
-    session: AsyncSession, rt: Runtime, scope: MerchantScope, payment_id: str
-) -> Payment:
+async def cancel_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, payment_id: str) -> Payment:
     payment = await _locked(session, scope, payment_id)
     await expire_if_due(session, rt, payment)
     if PaymentStatus(payment.status) not in _CANCELABLE:
@@ -301,9 +334,7 @@ async def expire_if_due(session: AsyncSession, rt: Runtime, payment: Payment) ->
     return False
 
 
-async def record_funds_received(
-    session: AsyncSession, rt: Runtime, payment: Payment, amount: int, source: str
-) -> bool:
+async def record_funds_received(session: AsyncSession, rt: Runtime, payment: Payment, amount: int, source: str) -> bool:
     """Money the provider confirmed, posted once per `source`; False when this source was already posted.
 
     Less than owed keeps the payment open (payment.partially_paid); more succeeds and keeps the surplus;

@@ -19,19 +19,12 @@ async def get(session: AsyncSession, scope: MerchantScope, refund_id: str) -> Re
 
 
 async def find(session: AsyncSession, refund_id: str, provider: str, livemode: bool) -> Refund | None:
-    stmt = select(Refund).where(
-        Refund.id == refund_id, Refund.provider == provider, Refund.livemode == livemode
-    )
+    stmt = select(Refund).where(Refund.id == refund_id, Refund.provider == provider, Refund.livemode == livemode)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def lock(session: AsyncSession, refund_id: str) -> Refund | None:
-    stmt = (
-        select(Refund)
-        .where(Refund.id == refund_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    stmt = select(Refund).where(Refund.id == refund_id).with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -10,9 +10,7 @@ from gateway.schemas import Metadata, StrictModel
 
 class RefundCreate(StrictModel):
     payment_id: str = Field(min_length=1, max_length=40)
-    amount: StrictInt | None = Field(
-        default=None, gt=0, le=MAX_AMOUNT, description="Default: what is still refundable"
-    )
+    amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT, description="Default: what is still refundable")
     reason: str | None = Field(default=None, max_length=255)
     metadata: Metadata = Field(default_factory=dict)
 

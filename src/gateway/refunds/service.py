@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -23,9 +24,10 @@ from gateway.errors import AmountExceedsRefundable, InvalidState, NotFound, Refu
 from gateway.events.service import record_event
 from gateway.ledger import service as ledger
 from gateway.merchants.credentials import context_for
-from gateway.notifications.repository import payer_of
+from gateway.notifications.repository import first_receipt
 from gateway.payments import repository as payments
 from gateway.payments.models import Payment
+from gateway.payments.service import STATUS_CHECK_BACKOFF
 from gateway.refunds import repository
 from gateway.refunds.models import Refund
 from gateway.refunds.schemas import RefundCreate
@@ -76,9 +78,7 @@ async def _reserve(
     if payment is None:
         raise NotFound(f"No payment {params.payment_id}.")
     if payment.status != PaymentStatus.succeeded.value:
-        raise InvalidState(
-            f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded."
-        )
+        raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded.")
     adapter = rt.registry.get(payment.provider)
     if not adapter.capabilities.refunds:
         raise RefundNotSupported(f"Provider {adapter.name} cannot refund.")
@@ -103,6 +103,8 @@ async def _reserve(
         reason=params.reason,
         metadata_=dict(params.metadata),
         provider_attempted_at=now,
+        # Checked from the start: a refund orphaned by a crash after this commit is still settled.
+        next_status_check_at=now + timedelta(seconds=STATUS_CHECK_BACKOFF[0]),
         created_at=now,
         updated_at=now,
     )
@@ -130,6 +132,7 @@ async def create_refund(
         found_payment = await payments.get(session, scope, refund.payment_id)
         assert found_payment is not None
         payment = found_payment
+    provider_transaction_id, payer = await first_receipt(session, payment.id)
     request = StartRefund(
         refund_id=refund.id,
         payment_id=payment.id,
@@ -138,8 +141,10 @@ async def create_refund(
         payment_amount_received=payment.amount_received,
         payment_provider_reference=payment.provider_reference,
         payment_provider_data=payment.provider_data,
-        payer=await payer_of(session, payment.id),
+        payer=payer,
         reason=refund.reason,
+        provider_transaction_id=provider_transaction_id,
+        payment_created_at=payment.created_at,
     )
     ctx = await context_for(session, rt, adapter, scope.merchant_id, scope.livemode)
     refund_id = refund.id
@@ -186,12 +191,15 @@ async def apply_refund_outcome(
                 failure_code="provider_unavailable",
                 failure_message=str(outcome),
             )
-        # Otherwise the provider may have the transfer: it stays pending until the provider says.
+        else:  # the provider may have the transfer: pending until it says (or the janitor asks)
+            _schedule_check(rt, refund)
     else:
         if outcome.provider_reference and refund.provider_reference is None:
             refund.provider_reference = outcome.provider_reference
             refund.updated_at = rt.clock.now()
-        if outcome.status is not RefundOutcome.pending:
+        if outcome.status is RefundOutcome.pending:
+            _schedule_check(rt, refund)
+        else:
             await settle_refund(
                 session,
                 rt,
@@ -201,6 +209,11 @@ async def apply_refund_outcome(
                 failure_code=outcome.failure_code,
                 failure_message=outcome.failure_message,
             )
+
+
+def _schedule_check(rt: Runtime, refund: Refund) -> None:
+    if refund.status == RefundStatus.pending.value and refund.next_status_check_at is None:
+        refund.next_status_check_at = rt.clock.now() + timedelta(seconds=STATUS_CHECK_BACKOFF[0])
 
 
 async def settle_refund(
@@ -214,10 +227,16 @@ async def settle_refund(
     failure_code: str | None = None,
     failure_message: str | None = None,
 ) -> bool:
-    """pending → succeeded | failed, once; the caller holds the payment's and the refund's row locks."""
-    if refund.status != RefundStatus.pending.value:
+    """pending → succeeded | failed, once; the caller holds the payment's and the refund's row locks.
+
+    One exception protects money: a provider confirming a refund already marked failed (a transfer that went
+    out after all) makes it succeed late, posted to the ledger, rather than being dropped.
+    """
+    late = refund.status == RefundStatus.failed.value and succeeded
+    if refund.status != RefundStatus.pending.value and not late:
         return False
     refund.updated_at = rt.clock.now()
+    refund.next_status_check_at = None
     if provider_reference and refund.provider_reference is None:
         refund.provider_reference = provider_reference
     if succeeded:
@@ -234,8 +253,11 @@ async def settle_refund(
             refund_id=refund.id,
         )
         refund.status = RefundStatus.succeeded.value
+        refund.failure_code = refund.failure_message = None
         payment.amount_refunded += refund.amount
         payment.updated_at = refund.updated_at
+        if late:
+            log.warning("refund.late_success", refund_id=refund.id, payment_id=payment.id)
     else:
         refund.status = RefundStatus.failed.value
         refund.failure_code = failure_code or "refund_failed"

@@ -12,19 +12,22 @@ SANDBOX_SETTINGS: dict[str, dict[str, str]] = {
         "account_number": "0011223344",
         "account_name": "CONG THANH TOAN SANDBOX",
     },
+    "vnpay": {"tmn_code": "GWSANDBX"},
+    "momo": {"partner_code": "MOMOGWSANDBOX"},
+}
+# The names of each provider's secrets; their values derive from the gateway's master secret.
+SANDBOX_SECRET_NAMES: dict[str, tuple[str, ...]] = {
+    "vietqr": ("webhook_secret", "api_key"),
+    "vnpay": ("hash_secret",),
+    "momo": ("access_key", "secret_key"),
 }
 
 
 def sandbox_secrets(secret_box: SecretBox, provider: str) -> dict[str, str]:
-    return {
-        "webhook_secret": secret_box.derive_token(f"sandbox:{provider}:webhook"),
-        "api_key": secret_box.derive_token(f"sandbox:{provider}:api"),
-    }
+    return {name: secret_box.derive_token(f"sandbox:{provider}:{name}") for name in SANDBOX_SECRET_NAMES[provider]}
 
 
-def sandbox_credentials(
-    secret_box: SecretBox, sandbox_base_url: str, provider: str
-) -> ProviderCredentials | None:
+def sandbox_credentials(secret_box: SecretBox, sandbox_base_url: str, provider: str) -> ProviderCredentials | None:
     settings = SANDBOX_SETTINGS.get(provider)
     if settings is None:
         return None

@@ -7,11 +7,9 @@ from typing import Any
 
 import httpx
 
-from gateway.errors import GatewayError
-
-SandboxFailed = type(
-    "SandboxFailed", (GatewayError,), {"status": 502, "code": "sandbox_error", "title": "Sandbox error"}
-)
+from gateway.errors import SandboxFailed
+from gateway.sandbox.momo_wallet import pay_momo
+from gateway.sandbox.vnpay_gateway import pay_vnpay
 
 
 async def _pay_vietqr(
@@ -33,4 +31,4 @@ async def _pay_vietqr(
 
 PayerDriver = Callable[[httpx.AsyncClient, str, dict[str, Any], str, int], Awaitable[None]]
 
-DRIVERS: dict[str, PayerDriver] = {"vietqr": _pay_vietqr}
+DRIVERS: dict[str, PayerDriver] = {"vietqr": _pay_vietqr, "vnpay": pay_vnpay, "momo": pay_momo}

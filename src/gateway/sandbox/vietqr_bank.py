@@ -60,6 +60,7 @@ class SandboxBank:
     clock: Clock
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_next_transfers: int = 0
+    lose_next_notifications: int = 0
     _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _transaction_id(self) -> str:
@@ -110,9 +111,7 @@ class SandboxBank:
         if transfer.outcome == "failure":
             extra.update(status="failed", failure_reason="Payer's bank rejected the transfer")
         # Payers' banks prepend their own words to the purpose; the gateway must still find the code.
-        notification = self._notification(
-            "credit", transfer.amount, f"IBFT {transfer.content.lower()}", **extra
-        )
+        notification = self._notification("credit", transfer.amount, f"IBFT {transfer.content.lower()}", **extra)
         status = await self.notify(notification)
         return {"transaction_id": notification["transaction_id"], "notified_status": status}
 
@@ -125,6 +124,11 @@ class SandboxBank:
         }
         if record["status"] == "failed":
             extra.update(status="failed", failure_reason="Beneficiary account closed")
+        else:
+            record["status"] = "completed"
+        if self.lose_next_notifications > 0:  # the bank executes the transfer but its notification is lost
+            self.lose_next_notifications -= 1
+            return
         await self.notify(self._notification("debit", transfer.amount, transfer.content, **extra))
 
     def build_app(self) -> FastAPI:
@@ -138,9 +142,7 @@ class SandboxBank:
                 return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
             existing = self.transfers.get(transfer.request_id)
             if existing is not None:  # idempotent on request_id
-                return JSONResponse(
-                    {"transfer_id": existing["transfer_id"], "status": existing["status"]}, 202
-                )
+                return JSONResponse({"transfer_id": existing["transfer_id"], "status": existing["status"]}, 202)
             failed = self.fail_next_transfers > 0
             self.fail_next_transfers = max(self.fail_next_transfers - 1, 0)
             record = {
@@ -150,6 +152,21 @@ class SandboxBank:
             self.transfers[transfer.request_id] = record
             background.add_task(self.execute_transfer, transfer)
             return JSONResponse({"transfer_id": record["transfer_id"], "status": "pending"}, status_code=202)
+
+        @app.get("/transfers/{request_id}")
+        async def get_transfer(request_id: str, authorization: str = Header(default="")) -> JSONResponse:
+            if not constant_time_equals(authorization, f"Bearer {self.api_key}"):
+                return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
+            record = self.transfers.get(request_id)
+            if record is None:
+                return JSONResponse({"error": "not_found", "message": "no such transfer"}, status_code=404)
+            return JSONResponse(record)
+
+        @app.post("/_sandbox/lose-next-notifications")
+        async def lose_next(request: Request) -> JSONResponse:
+            body = await request.json() if await request.body() else {}
+            self.lose_next_notifications = int(body.get("count", 1))
+            return JSONResponse({"lose_next_notifications": self.lose_next_notifications})
 
         @app.post("/_sandbox/incoming-transfers")
         async def incoming(transfer: IncomingTransfer) -> JSONResponse:

@@ -73,9 +73,7 @@ def check_scheme(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, path
 
 
-async def resolve_target(
-    url: str, *, allow_private: bool, require_https: bool, timeout: float = 5.0
-) -> Target:
+async def resolve_target(url: str, *, allow_private: bool, require_https: bool, timeout: float = 5.0) -> Target:
     """Resolve the URL's host now and check every address it has; raise UrlNotAllowed otherwise."""
     scheme, host, port, path = check_scheme(url, require_https=require_https)
     try:

@@ -41,6 +41,8 @@ async def create_endpoint(
     scope: MerchantDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
+    await service.check_url(rt, params.url)  # DNS before any transaction or lock
+
     async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
         endpoint, secret = await service.create_endpoint(uow.session, rt, scope, params)
         return stored(service.endpoint_object(endpoint, secret), 201)
@@ -69,18 +71,16 @@ async def get_endpoint(endpoint_id: str, rt: RuntimeDep, scope: MerchantDep) -> 
     response_model=EndpointObject,
     summary="Change an endpoint's url, events or status",
 )
-async def update_endpoint(
-    endpoint_id: str, params: EndpointUpdate, rt: RuntimeDep, scope: MerchantDep
-) -> Response:
+async def update_endpoint(endpoint_id: str, params: EndpointUpdate, rt: RuntimeDep, scope: MerchantDep) -> Response:
+    if params.url is not None:
+        await service.check_url(rt, params.url)  # DNS before any transaction or lock
     async with rt.db.transaction() as session:
         endpoint = await service.update_endpoint(session, rt, scope, endpoint_id, params)
         document = service.endpoint_object(endpoint)
     return json_response(document)
 
 
-@router.delete(
-    ENDPOINTS + "/{endpoint_id}", summary="Delete an endpoint (its pending deliveries are canceled)"
-)
+@router.delete(ENDPOINTS + "/{endpoint_id}", summary="Delete an endpoint (its pending deliveries are canceled)")
 async def delete_endpoint(endpoint_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
     async with rt.db.transaction() as session:
         await service.delete_endpoint(session, rt, scope, endpoint_id)

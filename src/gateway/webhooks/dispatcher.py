@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -42,6 +42,7 @@ class Job:
     endpoint_id: str
     url: str
     secrets: list[str]
+    claim_token: str
 
 
 @dataclass(frozen=True)
@@ -127,9 +128,21 @@ class Dispatcher:
     async def _claim(self) -> list[Job]:
         rt = self.rt
         now = rt.clock.now()
+        token = secrets.token_hex(16)
         async with rt.db.transaction() as session:
-            due = (
-                select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
+            # At most `per_endpoint` due deliveries of each endpoint per claim, ranked in the query itself: a
+            # backlogged or slow endpoint can never fill the batch and starve the others.
+            ranked = (
+                select(
+                    WebhookDelivery.id,
+                    WebhookDelivery.next_attempt_at,
+                    func.row_number()
+                    .over(
+                        partition_by=WebhookDelivery.endpoint_id,
+                        order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
+                    )
+                    .label("rank"),
+                )
                 .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                 .where(
                     WebhookDelivery.status == PENDING,
@@ -137,25 +150,29 @@ class Dispatcher:
                     or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
                     WebhookEndpoint.status == ENABLED,
                 )
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .subquery()
+            )
+            candidates = (
+                select(ranked.c.id)
+                .where(ranked.c.rank <= self.per_endpoint)
+                .order_by(ranked.c.next_attempt_at, ranked.c.id)
                 .limit(self.batch)
             )
+            due = select(WebhookDelivery.id).where(WebhookDelivery.id.in_(candidates)).order_by(WebhookDelivery.id)
             if not rt.db.is_sqlite:  # SQLite's IMMEDIATE transaction already serialises claims
-                due = due.with_for_update(skip_locked=True, of=WebhookDelivery)
-            rows = (await session.execute(due)).all()
-            # A slow endpoint gets at most `per_endpoint` attempts in flight: it cannot crowd out the others.
-            per_endpoint: Counter[str] = Counter()
-            chosen = []
-            for delivery_id, endpoint_id in rows:
-                per_endpoint[endpoint_id] += 1
-                if per_endpoint[endpoint_id] <= self.per_endpoint:
-                    chosen.append(delivery_id)
+                due = due.with_for_update(skip_locked=True)
+            chosen = list((await session.execute(due)).scalars())
             if not chosen:
                 return []
             await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id.in_(chosen))
-                .values(claimed_until=now + self.lease, attempts=WebhookDelivery.attempts + 1, updated_at=now)
+                .values(
+                    claimed_until=now + self.lease,
+                    claim_token=token,
+                    attempts=WebhookDelivery.attempts + 1,
+                    updated_at=now,
+                )
             )
             loaded = await session.execute(
                 select(WebhookDelivery.id, WebhookDelivery.attempts, Event.id, Event.body, WebhookEndpoint)
@@ -172,6 +189,7 @@ class Dispatcher:
                     endpoint_id=endpoint.id,
                     url=endpoint.url,
                     secrets=signing_secrets(rt, endpoint, now),
+                    claim_token=token,
                 )
                 for d_id, attempts, event_id, body, endpoint in loaded
             ]
@@ -198,19 +216,22 @@ class Dispatcher:
             # Connect to the address that was checked; TLS still verifies the certificate for the host name.
             extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
             try:
-                request = self._http.build_request(
-                    "POST", target.url, content=job.body.encode(), headers=headers, extensions=extensions
-                )
-                response = await self._http.send(request, stream=True)
-                try:
-                    snippet = bytearray()
-                    async for chunk in response.aiter_raw():
-                        snippet += chunk
-                        if len(snippet) >= RESPONSE_BODY_LIMIT:
-                            break
-                finally:
-                    await response.aclose()
-            except httpx.TimeoutException:
+                # One deadline for the whole attempt: a receiver trickling bytes cannot hold a slot (or outlive
+                # the lease) by answering each read just in time.
+                async with asyncio.timeout(self.timeout):
+                    request = self._http.build_request(
+                        "POST", target.url, content=job.body.encode(), headers=headers, extensions=extensions
+                    )
+                    response = await self._http.send(request, stream=True)
+                    try:
+                        snippet = bytearray()
+                        async for chunk in response.aiter_raw():
+                            snippet += chunk
+                            if len(snippet) >= RESPONSE_BODY_LIMIT:
+                                break
+                    finally:
+                        await response.aclose()
+            except (httpx.TimeoutException, TimeoutError):
                 return self._result(job, started, None, f"timeout after {self.timeout:g}s", None, None)
             except httpx.HTTPError as exc:
                 return self._result(job, started, None, f"{type(exc).__name__}: {exc}"[:500], None, None)
@@ -251,7 +272,10 @@ class Dispatcher:
                 e.id: e
                 for e in (
                     await session.execute(
-                        select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids)).with_for_update()
+                        select(WebhookEndpoint)
+                        .where(WebhookEndpoint.id.in_(endpoint_ids))
+                        .order_by(WebhookEndpoint.id)
+                        .with_for_update(key_share=True)
                     )
                 ).scalars()
             }
@@ -273,9 +297,10 @@ class Dispatcher:
                         next_attempt_at=next_at,
                     )
                 )
+                # Only the holder of the lease decides what becomes of the delivery.
                 await session.execute(
                     update(WebhookDelivery)
-                    .where(WebhookDelivery.id == job.delivery_id)
+                    .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.claim_token == job.claim_token)
                     .values(status=status, next_attempt_at=next_at, claimed_until=None, updated_at=now)
                 )
                 self._update_endpoint_health(endpoints.get(job.endpoint_id), result, now)
@@ -292,9 +317,7 @@ class Dispatcher:
                     outcome=status,
                 )
 
-    def _update_endpoint_health(
-        self, endpoint: WebhookEndpoint | None, result: Result, now: datetime
-    ) -> None:
+    def _update_endpoint_health(self, endpoint: WebhookEndpoint | None, result: Result, now: datetime) -> None:
         if endpoint is None:
             return
         if result.delivered:

@@ -54,6 +54,9 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A dispatcher's lease: another may take the delivery over only after it passes (a killed dispatcher).
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Which claim holds the lease: a dispatcher whose lease was taken over records its attempt but no longer
+    # decides the delivery's state.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

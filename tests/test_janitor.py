@@ -1,0 +1,56 @@
+"""The janitor settles what a lost notification left open, through the same path as a notification."""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import text
+
+from gateway.clock import ManualClock
+from gateway.janitor import check_refunds_once, next_check
+from gateway.runtime import Runtime
+from tests.conftest import MerchantHandle, create_vietqr_payment, pay
+
+
+def test_backoff_schedule() -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    delays = [(next_check(now, n) - now).total_seconds() for n in range(7)]
+    assert delays == [60, 300, 1800, 7200, 21600, 21600, 21600]
+
+
+async def test_a_refund_whose_bank_notification_was_lost_is_settled_by_asking(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, clock: ManualClock
+) -> None:
+    payment = await create_vietqr_payment(client, merchant, amount=80000)
+    await pay(client, merchant, payment["id"])
+    lost = await client.post("/sandbox/vietqr/_sandbox/lose-next-notifications", json={"count": 1})
+    assert lost.status_code == 200
+    refund = (await client.post("/v1/refunds", json={"payment_id": payment["id"]}, headers=merchant.idem())).json()
+    assert refund["status"] == "pending"
+
+    assert await check_refunds_once(rt) == 0  # not due yet
+    clock.advance(61)
+    assert await check_refunds_once(rt) == 1
+    settled = (await client.get(f"/v1/refunds/{refund['id']}", headers=merchant.headers)).json()
+    assert settled["status"] == "succeeded"
+    assert (await client.get(f"/v1/payments/{payment['id']}", headers=merchant.headers)).json()[
+        "amount_refunded"
+    ] == 80000
+    kinds = [
+        t["kind"]
+        for t in (
+            await client.get(f"/v1/ledger/transactions?refund_id={refund['id']}", headers=merchant.headers)
+        ).json()["data"]
+    ]
+    assert kinds == ["refund_succeeded"]
+    events = [
+        e["type"]
+        for e in (await client.get("/v1/events?type=refund.succeeded", headers=merchant.headers)).json()["data"]
+    ]
+    assert events == ["refund.succeeded"]
+    clock.advance(400)
+    assert await check_refunds_once(rt) == 0  # settled: no longer checked
+    async with rt.db.transaction() as session:
+        due = (await session.execute(text("SELECT next_status_check_at FROM refunds"))).scalar_one()
+    assert due is None
