@@ -7,7 +7,7 @@ API, confirming each with a signed debit notification. State lives in memory: it
 
 from __future__ import annotations
 
-import itertools
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -61,10 +61,10 @@ class SandboxBank:
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_next_transfers: int = 0
     lose_next_notifications: int = 0
-    _sequence: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def _transaction_id(self) -> str:
-        return f"FT{self.clock.now():%y%j}{next(self._sequence):08d}"
+        # Random, not a counter: a restarted (or second) sandbox never reuses an id the gateway has seen.
+        return f"FT{self.clock.now():%y%j}{secrets.randbelow(10**12):012d}"
 
     async def notify(self, notification: dict[str, Any]) -> int:
         """Sign and push one notification; a bank retries until the merchant answers 200."""
