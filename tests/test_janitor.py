@@ -54,3 +54,35 @@ async def test_a_refund_whose_bank_notification_was_lost_is_settled_by_asking(
     async with rt.db.transaction() as session:
         due = (await session.execute(text("SELECT next_status_check_at FROM refunds"))).scalar_one()
     assert due is None
+
+
+async def test_a_card_payment_whose_ipn_was_lost_is_settled_and_the_late_ipn_is_a_no_op(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, clock: ManualClock
+) -> None:
+    from gateway.janitor import check_payments_once
+
+    payment = (await client.post("/v1/payments", headers=merchant.idem(), json={
+        "amount": 250000, "method": "card", "reference": "HIS-CARD-1", "confirm": True})).json()
+    assert payment["provider"] == "vnpay" and payment["status"] == "requires_action"
+    await client.post("/sandbox/vnpay/_sandbox/faults", json={"fault": "ipn_lost", "count": 1})
+    paid_at_vnpay = (await client.post("/sandbox/vnpay/_sandbox/pay", json={
+        "payment_url": payment["next_action"]["url"], "outcome": "success"})).json()
+    still = (await client.get(f"/v1/payments/{payment['id']}", headers=merchant.headers)).json()
+    assert still["status"] == "requires_action"  # the IPN never came
+
+    assert await check_payments_once(rt) == 0  # first check is a minute after it became payable
+    clock.advance(61)
+    assert await check_payments_once(rt) == 1
+    settled = (await client.get(f"/v1/payments/{payment['id']}", headers=merchant.headers)).json()
+    assert settled["status"] == "succeeded" and settled["amount_received"] == 250000
+
+    # VNPAY retries the lost IPN later (its fields are those of the signed browser return): a duplicate.
+    query = paid_at_vnpay["return_url"].split("?", 1)[1]
+    late = await client.get(f"/v1/providers/vnpay/notifications?{query}")
+    assert late.json()["RspCode"] == "02"
+    after = (await client.get(f"/v1/payments/{payment['id']}", headers=merchant.headers)).json()
+    assert after["amount_received"] == 250000
+    ledger = (await client.get(f"/v1/ledger/transactions?payment_id={payment['id']}", headers=merchant.headers)).json()
+    assert len(ledger["data"]) == 1
+    clock.advance(400)
+    assert await check_payments_once(rt) == 0  # succeeded: no longer checked
