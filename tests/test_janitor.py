@@ -61,12 +61,20 @@ async def test_a_card_payment_whose_ipn_was_lost_is_settled_and_the_late_ipn_is_
 ) -> None:
     from gateway.janitor import check_payments_once
 
-    payment = (await client.post("/v1/payments", headers=merchant.idem(), json={
-        "amount": 250000, "method": "card", "reference": "HIS-CARD-1", "confirm": True})).json()
+    payment = (
+        await client.post(
+            "/v1/payments",
+            headers=merchant.idem(),
+            json={"amount": 250000, "method": "card", "reference": "HIS-CARD-1", "confirm": True},
+        )
+    ).json()
     assert payment["provider"] == "vnpay" and payment["status"] == "requires_action"
     await client.post("/sandbox/vnpay/_sandbox/faults", json={"fault": "ipn_lost", "count": 1})
-    paid_at_vnpay = (await client.post("/sandbox/vnpay/_sandbox/pay", json={
-        "payment_url": payment["next_action"]["url"], "outcome": "success"})).json()
+    paid_at_vnpay = (
+        await client.post(
+            "/sandbox/vnpay/_sandbox/pay", json={"payment_url": payment["next_action"]["url"], "outcome": "success"}
+        )
+    ).json()
     still = (await client.get(f"/v1/payments/{payment['id']}", headers=merchant.headers)).json()
     assert still["status"] == "requires_action"  # the IPN never came
 

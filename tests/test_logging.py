@@ -52,3 +52,20 @@ async def test_request_logs_carry_the_request_id_and_no_secret(
     )
     assert any(entry.get("request_id") == "req-log-check" for entry in lines)
     assert merchant.key not in out and "0987654321" not in out
+
+
+async def test_an_in_process_callback_does_not_take_over_the_request_id(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
+    payment = await create_vietqr_payment(client, merchant)
+    # The test helper calls the sandbox bank, which calls back into the gateway, all in one process.
+    response = await client.post(
+        f"/v1/test-helpers/payments/{payment['id']}/pay",
+        json={"outcome": "success"},
+        headers={**merchant.headers, "x-request-id": "outer-request"},
+    )
+    assert response.headers["x-request-id"] == "outer-request"
+    problem = await client.post(
+        f"/v1/payments/{payment['id']}/cancel", headers={**merchant.headers, "x-request-id": "second-outer"}
+    )
+    assert problem.json()["request_id"] == "second-outer"

@@ -144,6 +144,22 @@ def create_app(
     return app
 
 
+class InProcessTransport(httpx.ASGITransport):
+    """ASGITransport ignores timeouts; a simulator reached in-process must time out as it would over a socket,
+    so test mode exercises the same timeout handling as live mode."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts = request.extensions.get("timeout", {})
+        limit = timeouts.get("read") or timeouts.get("pool")
+        if not limit:
+            return await super().handle_async_request(request)
+        try:
+            async with asyncio.timeout(float(limit)):
+                return await super().handle_async_request(request)
+        except TimeoutError:
+            raise httpx.ReadTimeout("in-process call timed out", request=request) from None
+
+
 def _attach_sandbox(app: FastAPI, rt: Runtime) -> None:
     """Test mode talks to the simulators over HTTP. Unless a separate sandbox is configured, they are mounted
     here at /sandbox and reached in-process: calls to the gateway's public URL (the simulators, and their
@@ -157,7 +173,7 @@ def _attach_sandbox(app: FastAPI, rt: Runtime) -> None:
     rt.provider_http = httpx.AsyncClient(
         timeout=rt.provider_http.timeout,
         headers=rt.provider_http.headers,
-        mounts={public: httpx.ASGITransport(app=app)},
+        mounts={public: InProcessTransport(app=app)},
     )
     sandbox = create_sandbox_app(rt.secret_box, public, in_process, rt.clock)
     app.mount("/sandbox", sandbox)

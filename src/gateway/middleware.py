@@ -40,9 +40,10 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        structlog.contextvars.clear_contextvars()
         request_id = _client_request_id(scope) or f"req_{uuid.uuid4().hex}"
-        bind_request_id(request_id)
+        # Bound for this request only: an in-process call (the sandbox calling back into the gateway) runs in
+        # the caller's context and must hand it back unchanged.
+        restore = bind_request_id(request_id)
         if _has_nul(scope):
             response = problem_response(
                 400,
@@ -52,6 +53,7 @@ class RequestContextMiddleware:
                 headers={"x-request-id": request_id},
             )
             await response(scope, receive, send)
+            restore()
             return
         started = time.perf_counter()
         status = 500
@@ -82,3 +84,4 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
+            restore()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -23,9 +23,16 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
-def bind_request_id(request_id: str) -> None:
-    _request_id.set(request_id)
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+def bind_request_id(request_id: str) -> Callable[[], None]:
+    """Bind the request id for logs and problem bodies; returns what puts the previous one back."""
+    token = _request_id.set(request_id)
+    tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
+
+    def restore() -> None:
+        structlog.contextvars.reset_contextvars(**tokens)
+        _request_id.reset(token)
+
+    return restore
 
 
 def mask_number(value: str) -> str:

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = True
     db_pool_size: int = 10
-    provider_timeout_seconds: float = 10.0
+    # MoMo asks for at least 30 s on create, query and refund.
+    provider_timeout_seconds: float = 30.0
     idempotency_lock_seconds: int = 60
     idempotency_retention_hours: int = 24
     sweep_interval_seconds: float = 5.0
