@@ -123,8 +123,8 @@ async def apply_provider_event(
     if isinstance(event, FundsReceived):
         return await _apply_funds(session, rt, adapter, creds, event)
     if isinstance(event, PaymentDeclined):
-        payment = await payments_repo.lock_by_provider_reference(
-            session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id
+        payment = await payments_repo.by_provider_reference(
+            session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id, lock=True
         )
         if payment is None:
             return Outcome.unmatched, "no matching payment", None, None
@@ -146,8 +146,8 @@ async def _apply_funds(
     creds: ProviderCredentials,
     event: FundsReceived,
 ) -> _Result:
-    payment = await payments_repo.lock_by_provider_reference(
-        session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id
+    payment = await payments_repo.by_provider_reference(
+        session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id, lock=True
     )
     reason: str | None = None
     if payment is None:
@@ -292,8 +292,8 @@ async def verify_browser_return(rt: Runtime, provider: str, inbound: InboundRequ
             except NotificationRejected as exc:
                 reason = exc.reason
                 continue
-            payment = await payments_repo.find_by_provider_reference(
-                session, adapter.name, references, credentials.livemode, credentials.merchant_id
+            payment = await payments_repo.by_provider_reference(
+                session, adapter.name, references, credentials.livemode, credentials.merchant_id, lock=False
             )
             if payment is None:
                 raise NotFound("No payment matches this return.")

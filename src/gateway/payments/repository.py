@@ -34,13 +34,19 @@ async def lock_by_id(session: AsyncSession, payment_id: str) -> Payment | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def lock_by_provider_reference(
-    session: AsyncSession, provider: str, references: Sequence[str], livemode: bool, merchant_id: str | None
+async def by_provider_reference(
+    session: AsyncSession,
+    provider: str,
+    references: Sequence[str],
+    livemode: bool,
+    merchant_id: str | None,
+    *,
+    lock: bool,
 ) -> Payment | None:
+    """The payment a provider names, by the reference it gave or by the payment id the gateway sent as its order
+    id (so a payment whose start timed out before its reference was stored is still found)."""
     if not references:
         return None
-    # A provider names the payment by the reference it gave, or by the payment id the gateway sent as its
-    # order id (so a payment whose start timed out before its reference was stored is still found).
     stmt = select(Payment).where(
         Payment.provider == provider,
         or_(Payment.provider_reference.in_(list(references)), Payment.id.in_(list(references))),
@@ -48,27 +54,10 @@ async def lock_by_provider_reference(
     )
     if merchant_id is not None:
         stmt = stmt.where(Payment.merchant_id == merchant_id)
-    rows = (
-        (await session.execute(stmt.order_by(Payment.id).with_for_update().execution_options(populate_existing=True)))
-        .scalars()
-        .all()
-    )
-    return rows[0] if rows else None
-
-
-async def find_by_provider_reference(
-    session: AsyncSession, provider: str, references: Sequence[str], livemode: bool, merchant_id: str | None
-) -> Payment | None:
-    if not references:
-        return None
-    stmt = select(Payment).where(
-        Payment.provider == provider,
-        Payment.provider_reference.in_(list(references)),
-        Payment.livemode == livemode,
-    )
-    if merchant_id is not None:
-        stmt = stmt.where(Payment.merchant_id == merchant_id)
-    return (await session.execute(stmt.order_by(Payment.id).limit(1))).scalar_one_or_none()
+    stmt = stmt.order_by(Payment.id).limit(1)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 @dataclass(frozen=True)
