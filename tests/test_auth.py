@@ -541,3 +541,13 @@ async def test_a_client_request_id_is_echoed(client: httpx.AsyncClient, merchant
     assert_problem(unauthenticated, 401, "unauthenticated")
     assert unauthenticated.headers["x-request-id"] == "abc-123"
     assert unauthenticated.json()["request_id"] == "abc-123"
+
+
+async def test_a_cached_key_is_refused_as_soon_as_it_is_revoked(client: httpx.AsyncClient, rt: object) -> None:
+    created = (await client.post("/v1/merchants", json={"name": "Cache", "category": "other"}, headers=ADMIN)).json()
+    headers = {"Authorization": f"Bearer {created['api_key']['secret']}"}
+    for _ in range(3):  # looked up once, then served from the cache
+        assert (await client.get("/v1/payments", headers=headers)).status_code == 200
+    revoked = await client.delete(f"/v1/merchants/{created['id']}/api-keys/{created['api_key']['id']}", headers=ADMIN)
+    assert revoked.status_code == 200
+    assert (await client.get("/v1/payments", headers=headers)).status_code == 401

@@ -29,7 +29,7 @@ from gateway.observability import Metrics, configure_logging
 from gateway.ops.api import router as ops_router
 from gateway.payments.api import router as payments_router
 from gateway.refunds.api import router as refunds_router
-from gateway.runtime import Runtime
+from gateway.runtime import ApiKeyCache, Runtime
 from gateway.sandbox.api import router as test_helpers_router
 from gateway.sandbox.app import create_sandbox_app
 from gateway.settings import Settings
@@ -69,6 +69,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         secret_box=secret_box,
         metrics=Metrics(),
         sandbox_base_url=_sandbox_base_url(settings),
+        api_keys=ApiKeyCache(settings.api_key_cache_seconds),
         provider_http=httpx.AsyncClient(
             timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}
         ),

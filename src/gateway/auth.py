@@ -44,16 +44,22 @@ async def authenticate(
     if admin is not None and constant_time_equals(token, admin.get_secret_value()):
         return Admin()
     if token.startswith(("sk_test_", "sk_live_")):
+        secret_hash = hash_api_key(token)
+        cached = rt.api_keys.get(secret_hash)
+        if cached is not None:
+            return cached
         async with rt.db.transaction() as session:
             row = (
                 await session.execute(
                     select(ApiKey.id, ApiKey.merchant_id, ApiKey.livemode).where(
-                        ApiKey.secret_hash == hash_api_key(token), ApiKey.revoked_at.is_(None)
+                        ApiKey.secret_hash == secret_hash, ApiKey.revoked_at.is_(None)
                     )
                 )
             ).first()
         if row is not None:
-            return MerchantScope(merchant_id=row.merchant_id, livemode=row.livemode, key_id=row.id)
+            scope = MerchantScope(merchant_id=row.merchant_id, livemode=row.livemode, key_id=row.id)
+            rt.api_keys.put(secret_hash, scope)
+            return scope
     raise Unauthenticated("The API key is not valid or was revoked.", headers={"WWW-Authenticate": "Bearer"})
 
 

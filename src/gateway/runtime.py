@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import httpx
 
 from gateway.adapters.registry import AdapterRegistry
+from gateway.auth_types import MerchantScope
 from gateway.clock import Clock, IdGenerator
 from gateway.crypto import SecretBox
 from gateway.db import Database
 from gateway.observability import Metrics
 from gateway.settings import Settings
+
+
+class ApiKeyCache:
+    """Recently looked-up API keys (by hash) → who they authenticate, for a few seconds."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[MerchantScope, float]] = {}
+
+    def get(self, secret_hash: str) -> MerchantScope | None:
+        found = self._entries.get(secret_hash)
+        if found is None or found[1] < time.monotonic():
+            return None
+        return found[0]
+
+    def put(self, secret_hash: str, scope: MerchantScope) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[secret_hash] = (scope, time.monotonic() + self.ttl)
+
+    def forget_key(self, key_id: str) -> None:
+        for secret_hash in [h for h, (scope, _) in self._entries.items() if scope.key_id == key_id]:
+            del self._entries[secret_hash]
 
 
 @dataclass
@@ -27,6 +55,7 @@ class Runtime:
     provider_http: httpx.AsyncClient
     sandbox_base_url: str | None = None
     background: set[object] = field(default_factory=set)
+    api_keys: ApiKeyCache = field(default_factory=lambda: ApiKeyCache(0))
 
     @property
     def notification_base_url(self) -> str:

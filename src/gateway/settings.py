@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # MoMo asks for at least 30 s on create, query and refund.
     provider_timeout_seconds: float = 30.0
     idempotency_lock_seconds: int = 60
+    # How long a process trusts a looked-up API key; a revocation clears the revoking process's cache at once
+    # and reaches other processes within this time. 0 looks every key up every time.
+    api_key_cache_seconds: float = 5.0
     idempotency_retention_hours: int = 24
     sweep_interval_seconds: float = 5.0
     notification_tolerance_seconds: int = 300

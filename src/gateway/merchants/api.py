@@ -87,13 +87,14 @@ async def create_api_key(
 async def revoke_api_key(merchant_id: str, key_id: str, rt: RuntimeDep, _: AdminDep) -> Response:
     async with rt.db.transaction() as session:
         key = await service.revoke_api_key(session, rt, merchant_id, key_id)
-        document = {
-            "id": key.id,
-            "object": "api_key",
-            "mode": "live" if key.livemode else "test",
-            "revoked": True,
-            "revoked_at": isoformat(key.revoked_at) if key.revoked_at else None,
-        }
+    rt.api_keys.forget_key(key.id)  # after the commit: this process refuses the key at once
+    document = {
+        "id": key.id,
+        "object": "api_key",
+        "mode": "live" if key.livemode else "test",
+        "revoked": True,
+        "revoked_at": isoformat(key.revoked_at) if key.revoked_at else None,
+    }
     return json_response(document)
 
 
