@@ -118,6 +118,17 @@ async def insert_ignoring_conflict(
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+async def insert_returning_id(
+    session: AsyncSession, model: type[Base], values: Mapping[str, Any], conflict_columns: list[str]
+) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the key already existed."""
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__
+    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns).returning(table.c.id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 class UnitOfWork:
     """A request's database work, which may be split around a network call to a provider.
 

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import UnitOfWork, insert_ignoring_conflict
+from gateway.db import UnitOfWork, insert_returning_id
 from gateway.errors import (
     GatewayError,
     IdempotencyKeyInUse,
@@ -133,22 +133,21 @@ async def _claim(
     lock_for: timedelta,
 ) -> IdempotencyKey:
     now = rt.clock.now()
-    inserted = await insert_ignoring_conflict(
-        session,
-        IdempotencyKey,
-        {
-            "scope": request.scope,
-            "key": request.key,
-            "method": request.method,
-            "path": request.path,
-            "fingerprint": request.digest,
-            "recovery_point": "started",
-            "locked_until": now + lock_for,
-            "owner": owner,
-            "created_at": now,
-        },
-        ["scope", "key"],
-    )
+    values = {
+        "scope": request.scope,
+        "key": request.key,
+        "method": request.method,
+        "path": request.path,
+        "fingerprint": request.digest,
+        "recovery_point": "started",
+        "locked_until": now + lock_for,
+        "owner": owner,
+        "created_at": now,
+    }
+    new_id = await insert_returning_id(session, IdempotencyKey, values, ["scope", "key"])
+    if new_id is not None:
+        # Ours, and row-locked by the INSERT itself until this transaction ends: no need to read it back.
+        return IdempotencyKey(id=new_id, **values)
     record = (
         await session.execute(
             select(IdempotencyKey)
@@ -157,8 +156,6 @@ async def _claim(
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
-    if inserted:
-        return record
     if (record.method, record.path, record.fingerprint) != (request.method, request.path, request.digest):
         raise IdempotencyKeyReused(
             "This Idempotency-Key was used with a different request; use a new key for a new request."

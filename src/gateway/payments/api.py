@@ -44,12 +44,15 @@ async def create_payment(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def operation(uow: UnitOfWork, resume_id: str | None) -> StoredResponse:
+        created = None
         if resume_id is None:
-            payment = await service.create_payment(uow.session, rt, scope, params)
+            payment = created = await service.create_payment(uow.session, rt, scope, params)
         else:  # a retry of a request that created the payment and then died
             payment = await service.get_payment(uow.session, rt, scope, resume_id)
         if params.confirm and payment.status == PaymentStatus.requires_confirmation.value:
-            payment = await service.confirm_payment(uow, rt, scope, payment.id, None, resuming=resume_id is not None)
+            payment = await service.confirm_payment(
+                uow, rt, scope, payment.id, None, resuming=resume_id is not None, created=created
+            )
         return stored(service.payment_object(payment), 201)
 
     return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation, required=True)

@@ -198,12 +198,14 @@ async def confirm_payment(
     payment_id: str,
     params: PaymentConfirm | None,
     resuming: bool = False,
+    created: Payment | None = None,
 ) -> Payment:
     """requires_confirmation → whatever the provider says. A provider reached over the network is called
     outside any transaction, after the attempt is committed, so a crash there is resumed by a retry. When the
     provider certainly created nothing (a connection refused, a declared refusal) and the merchant did not
     ask for it by name, the payment moves on to the next provider the routing allows."""
-    payment = await _locked(uow.session, scope, payment_id)
+    # A payment created in this same transaction is ours already: no need to read and lock it again.
+    payment = created if created is not None else await _locked(uow.session, scope, payment_id)
     if payment.status != S.requires_confirmation.value:
         raise InvalidState(f"Payment {payment.id} is {payment.status}; only requires_confirmation can be confirmed.")
     if params is not None:
