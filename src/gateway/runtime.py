@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
+from typing import Any
 from dataclasses import dataclass, field
 
 import httpx
@@ -56,6 +58,9 @@ class Runtime:
     sandbox_base_url: str | None = None
     background: set[object] = field(default_factory=set)
     api_keys: ApiKeyCache = field(default_factory=lambda: ApiKeyCache(0))
+    # Per-process caches of routing state (see payments/routing.py).
+    routing_cache: dict[tuple[str, bool], tuple[datetime, dict[str, Any], set[str]]] = field(default_factory=dict)
+    failing_providers: set[tuple[str, bool]] = field(default_factory=set)
 
     @property
     def notification_base_url(self) -> str:

@@ -19,6 +19,7 @@ from gateway.db import UnitOfWork
 from gateway.domain import KeyMode
 from gateway.idempotency.service import StoredResponse
 from gateway.merchants import service
+from gateway.payments.routing import forget_routing
 from gateway.merchants.schemas import (
     ApiKeyCreate,
     MerchantCreate,
@@ -111,5 +112,6 @@ async def put_provider(
 ) -> Response:
     async with rt.db.transaction() as session:
         row, secret_names = await service.put_provider_account(session, rt, merchant_id, provider, body)
+        forget_routing(rt, merchant_id)
         document = service.provider_account_object(row, secret_names)
     return json_response(document)

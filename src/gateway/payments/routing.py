@@ -29,6 +29,7 @@ log = structlog.get_logger("gateway.routing")
 
 BREAKER_THRESHOLD = 3
 BREAKER_COOL_DOWN = timedelta(seconds=60)
+ROUTING_CACHE_TTL = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -65,30 +66,7 @@ async def candidates(
     if not adapters:
         raise MethodNotAvailable(f"No provider for method {method.value} is available on this gateway.")
     names = [a.name for a in adapters]
-    accounts = {
-        row.provider: row
-        for row in (
-            await session.execute(
-                select(ProviderAccount).where(
-                    ProviderAccount.merchant_id == scope.merchant_id,
-                    ProviderAccount.provider.in_(names),
-                    ProviderAccount.livemode.is_(True),
-                )
-            )
-        ).scalars()
-    }
-    now = rt.clock.now()
-    open_breakers = set(
-        (
-            await session.execute(
-                select(ProviderHealth.provider).where(
-                    ProviderHealth.provider.in_(names),
-                    ProviderHealth.livemode == scope.livemode,
-                    ProviderHealth.opened_until > now,
-                )
-            )
-        ).scalars()
-    )
+    accounts, open_breakers = await _routing_state(session, rt, scope)
     found: list[Candidate] = []
     reasons: set[str] = set()
     for index, adapter in enumerate(adapters):
@@ -121,6 +99,47 @@ async def candidates(
     return found
 
 
+async def _routing_state(
+    session: AsyncSession, rt: Runtime, scope: MerchantScope
+) -> tuple[dict[str, ProviderAccount], set[str]]:
+    """The merchant's routing settings and the providers cooling down, read at most once a second per process
+    (a change made elsewhere is seen within that second; one made here, at once)."""
+    now = rt.clock.now()
+    key = (scope.merchant_id, scope.livemode)
+    cached = rt.routing_cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1], cached[2]
+    accounts = {
+        row.provider: row
+        for row in (
+            await session.execute(
+                select(ProviderAccount).where(
+                    ProviderAccount.merchant_id == scope.merchant_id, ProviderAccount.livemode.is_(True)
+                )
+            )
+        ).scalars()
+    }
+    open_breakers = set(
+        (
+            await session.execute(
+                select(ProviderHealth.provider).where(
+                    ProviderHealth.livemode == scope.livemode, ProviderHealth.opened_until > now
+                )
+            )
+        ).scalars()
+    )
+    rt.routing_cache[key] = (now + ROUTING_CACHE_TTL, accounts, open_breakers)
+    return accounts, open_breakers
+
+
+def forget_routing(rt: Runtime, merchant_id: str | None = None) -> None:
+    if merchant_id is None:
+        rt.routing_cache.clear()
+        return
+    for key in [k for k in rt.routing_cache if k[0] == merchant_id]:
+        del rt.routing_cache[key]
+
+
 StartOutcome = StartResult | ProviderDeclinedError | ProviderTechnicalError
 
 
@@ -136,7 +155,10 @@ async def record_outcome(
 ) -> None:
     now = rt.clock.now()
     if not isinstance(outcome, ProviderTechnicalError):
-        # Cheap when healthy: the WHERE matches nothing, so no row is written or locked.
+        # Only a process that has seen this provider fail resets its breaker: healthy traffic writes nothing.
+        if (provider, livemode) not in rt.failing_providers:
+            return
+        rt.failing_providers.discard((provider, livemode))
         await session.execute(
             update(ProviderHealth)
             .where(
@@ -152,6 +174,8 @@ async def record_outcome(
     stmt = insert(ProviderHealth).values(
         provider=provider, livemode=livemode, consecutive_failures=1, last_error=str(outcome)[:255], updated_at=now
     )
+    rt.failing_providers.add((provider, livemode))
+    forget_routing(rt)
     failures = ProviderHealth.consecutive_failures + 1
     await session.execute(
         stmt.on_conflict_do_update(
