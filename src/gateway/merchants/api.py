@@ -19,7 +19,6 @@ from gateway.db import UnitOfWork
 from gateway.domain import KeyMode
 from gateway.idempotency.service import StoredResponse
 from gateway.merchants import service
-from gateway.payments.routing import forget_routing
 from gateway.merchants.schemas import (
     ApiKeyCreate,
     MerchantCreate,
@@ -28,6 +27,7 @@ from gateway.merchants.schemas import (
     NewApiKey,
     ProviderAccountObject,
 )
+from gateway.payments.routing import forget_routing
 from gateway.schemas import ListEnvelope, list_document
 
 router = APIRouter(prefix="/v1/merchants", tags=["merchants (admin token)"])
