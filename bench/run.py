@@ -1,0 +1,926 @@
+#!/usr/bin/env python3
+"""Performance benchmark of the payment gateway (issue 5).
+
+    .venv/bin/python bench/run.py                  # everything: ~10 min, 1,000,000 payments, 100,000 deliveries
+    .venv/bin/python bench/run.py --smoke          # every scenario for a few seconds on tiny data (< 60 s)
+    .venv/bin/python bench/run.py --scenarios S1,S3 [--profile]
+
+It creates its own PostgreSQL database (127.0.0.1:5432, user postgres; dropped at the end, also on failure),
+runs `gateway migrate` and `gateway merchant create`, then for each scenario starts a fresh `gateway serve`
+(production profile, one worker process) and drives it over HTTP from a separate load-generator process: wrk with
+bench/wrk_script.lua when wrk is on PATH, else bench/load.py (asyncio + httpx). It prints one markdown table
+(throughput, p50/p95/p99 latency, errors, peak RSS; every figure also as a ratio to S0 of the same run; the
+issue's targets as PASS/FAIL) and writes it to bench/.results/latest.md with the git commit it measured.
+
+  S0  ceiling: bench/ceiling_app.py — validate the same body, INSERT one row with asyncpg, same uvicorn setup
+  S1  POST /v1/payments (create + confirm, VietQR) with a fresh Idempotency-Key each
+  S2  the same request replayed with already-used keys: S2a a pool of keys, S2b one hot key
+  S3  reads on 1,000,000 payments: by id, by reference, list page 1 vs page 1,000 (+ the two reads at 1 connection)
+  S4  lifecycles: create+confirm → test-helper pay (the sandbox bank's signed notification → ledger) → webhook
+      delivered by `gateway worker` to an HTTPS receiver process; lifecycles/s and notification→webhook latency
+  S5  drain 100,000 due webhook deliveries with one `gateway worker`: deliveries/s until the backlog is empty
+
+The exit status is 0 when every scenario ran (whatever the verdicts; --strict makes a FAIL exit 1), 1 when one
+could not run (its row says ERROR).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _ensure_venv() -> None:
+    """`python bench/run.py` with another interpreter re-runs itself with the project's virtualenv."""
+    venv = REPO / ".venv"
+    if Path(sys.prefix).resolve() != venv.resolve() and (venv / "bin" / "python").exists():
+        try:
+            import asyncpg  # type: ignore[import-untyped]  # noqa: F401
+
+            import gateway  # noqa: F401
+        except ImportError:
+            os.execv(str(venv / "bin" / "python"), [str(venv / "bin" / "python"), *sys.argv])  # noqa: S606
+
+
+_ensure_venv()
+
+# ruff: noqa: E402
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import platform
+import secrets
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+from loadgen import (
+    Generator,
+    LifecycleSpec,
+    LoadResult,
+    LoadSpec,
+    choose_generator,
+    percentile,
+    run_lifecycles,
+    run_load,
+)
+from procs import CpuWindow, Managed, ProcessSet, free_port, peak_rss_mb, postgres_pids, tree, wait_http_ok
+from profiling import Profiler
+from report import Row, evaluate, render_notes, render_table
+from seed import seed_deliveries, seed_payments
+from tlscert import TlsFiles, make_tls_files
+
+BENCH_DIR = REPO / "bench"
+RESULTS_DIR = BENCH_DIR / ".results"
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5")
+PAYMENT_BODY = '{"amount":150000,"method":"vietqr","reference":"HIS-2026-000123","confirm":true}'
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+# --- configuration ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    smoke: bool
+    scenarios: tuple[str, ...]
+    load_seconds: float
+    warmup_seconds: float
+    probe_seconds: float  # S3's single-connection reads
+    lifecycle_seconds: float
+    webhook_grace_seconds: float
+    payments: int
+    deliveries: int
+    drain_timeout: float
+    replay_keys: int
+    connections: int
+    generator: Literal["wrk", "httpx"]
+    postgres_url: str
+    profile: bool
+    strict: bool
+
+
+def parse_args(argv: list[str]) -> Config:
+    parser = argparse.ArgumentParser(
+        description="Benchmark the payment gateway (issue 5).", formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="every scenario for a few seconds on tiny data")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated subset, e.g. S1,S3")
+    parser.add_argument("--duration", type=float, help="seconds per load scenario (default 30; smoke 2)")
+    parser.add_argument("--lifecycle-duration", type=float, help="seconds of S4 (default 60; smoke 3)")
+    parser.add_argument("--payments", type=int, help="payments seeded for S3 (default 1,000,000; smoke 2,000)")
+    parser.add_argument("--deliveries", type=int, help="deliveries seeded for S5 (default 100,000; smoke 500)")
+    parser.add_argument("--drain-timeout", type=float, help="S5's bound in seconds (default 600; smoke 30)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
+    parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES),
+        help=f"an admin connection to the server (default {DEFAULT_POSTGRES}; env BENCH_POSTGRES_URL)",
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy + pg_stat_activity during each window")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    wanted = [s.strip().upper() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
+    smoke = bool(args.smoke)
+    load = args.duration if args.duration is not None else (2.0 if smoke else 30.0)
+    generator: Generator = args.generator
+    return Config(
+        smoke=smoke,
+        scenarios=tuple(s for s in SCENARIOS if s in wanted),
+        load_seconds=load,
+        warmup_seconds=0.0 if smoke else min(3.0, load / 5),
+        probe_seconds=1.0 if smoke else max(1.0, load / 3),
+        lifecycle_seconds=args.lifecycle_duration or (3.0 if smoke else 60.0),
+        webhook_grace_seconds=10.0 if smoke else 30.0,
+        payments=args.payments or (2_000 if smoke else 1_000_000),
+        deliveries=args.deliveries or (500 if smoke else 100_000),
+        drain_timeout=args.drain_timeout or (30.0 if smoke else 600.0),
+        replay_keys=100 if smoke else 1_000,
+        connections=args.connections,
+        generator=choose_generator(generator),
+        postgres_url=_loopback_only(args.postgres),
+        profile=bool(args.profile),
+        strict=bool(args.strict),
+    )
+
+
+def _loopback_only(url: str) -> str:
+    url = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    host = urlsplit(url).hostname
+    if host not in ("127.0.0.1", "localhost"):
+        raise SystemExit(f"the benchmark talks only to 127.0.0.1; refusing PostgreSQL at {host!r}")
+    return url
+
+
+# --- the run's shared state ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    cfg: Config
+    run_dir: Path
+    db_name: str = ""
+    dsn: str = ""  # asyncpg / libpq URL of the benchmark database
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    admin_token: str = field(default_factory=lambda: "adm_bench_" + secrets.token_hex(16))
+    merchant_id: str = ""
+    api_key: str = ""
+    tls: TlsFiles | None = None
+    profile_sections: list[str] = field(default_factory=list)
+    process_sets: list[ProcessSet] = field(default_factory=list)
+
+    # -- processes --
+
+    @contextlib.contextmanager
+    def processes(self) -> Iterator[ProcessSet]:
+        """The processes of one scenario, all stopped when it ends, however it ends."""
+        procs = ProcessSet(self.run_dir / "logs")
+        self.process_sets.append(procs)
+        try:
+            yield procs
+        finally:
+            procs.stop_all()
+            self.process_sets.remove(procs)
+
+    def gateway_env(self, public_url: str, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "SSL_CERT_"))}
+        env.update(
+            GATEWAY_ENV="production",
+            GATEWAY_DATABASE_URL=self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+            GATEWAY_SECRET_KEY=self.secret_key,
+            GATEWAY_ADMIN_TOKEN=self.admin_token,
+            GATEWAY_SANDBOX="true",
+            GATEWAY_PUBLIC_URL=public_url,
+            GATEWAY_ACCESS_LOG="false",
+            GATEWAY_LOG_LEVEL="WARNING",
+            GATEWAY_WEBHOOK_ALLOW_PRIVATE="true",
+        )
+        env.update(extra)
+        return env
+
+    def gateway_cli(self, *args: str) -> list[str]:
+        cli = Path(sys.executable).with_name("gateway")
+        return [str(cli), *args] if cli.exists() else [sys.executable, "-m", "gateway.cli", *args]
+
+    def run_cli(self, *args: str, timeout: float = 120.0) -> str:
+        completed = subprocess.run(
+            self.gateway_cli(*args),
+            cwd=self.run_dir,  # no stray .env is read
+            env=self.gateway_env("http://127.0.0.1:8000"),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        if completed.returncode != 0:
+            raise RuntimeError(f"gateway {' '.join(args)} failed: {completed.stderr.decode()[-2000:]}")
+        return completed.stdout.decode()
+
+    def start_server(self, procs: ProcessSet, label: str) -> tuple[Managed, str]:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        argv = self.gateway_cli("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1")
+        server = procs.start(f"{label}-serve", argv, self.gateway_env(url), self.run_dir)
+        wait_http_ok(f"{url}/healthz", server)
+        return server, url
+
+    def start_worker(self, procs: ProcessSet, label: str, public_url: str) -> Managed:
+        assert self.tls is not None
+        env = self.gateway_env(public_url, SSL_CERT_FILE=str(self.tls.ca_cert))  # trusts the receiver's CA
+        return procs.start(f"{label}-worker", self.gateway_cli("worker"), env, self.run_dir)
+
+    def start_receiver(self, procs: ProcessSet, label: str, port: int, secret: str) -> tuple[Managed, str]:
+        assert self.tls is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env["BENCH_WEBHOOK_SECRET"] = secret
+        argv = [sys.executable, str(BENCH_DIR / "receiver.py"), "--port", str(port)]
+        argv += ["--cert", str(self.tls.cert), "--key", str(self.tls.key)]
+        receiver = procs.start(f"{label}-receiver", argv, env, self.run_dir)
+        url = f"https://127.0.0.1:{port}"
+        wait_http_ok(f"{url}/healthz", receiver, verify=self.ssl_context())
+        return receiver, url
+
+    def ssl_context(self) -> ssl.SSLContext:
+        assert self.tls is not None
+        return ssl.create_default_context(cafile=str(self.tls.ca_cert))
+
+    # -- HTTP helpers --
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def payment_headers(self) -> dict[str, str]:
+        return {**self.auth, "Content-Type": "application/json"}
+
+    def create_endpoint(self, base_url: str, url: str) -> tuple[str, str]:
+        response = httpx.post(
+            f"{base_url}/v1/webhook-endpoints",
+            json={"url": url, "events": ["payment.succeeded"], "description": "benchmark receiver"},
+            headers=self.auth,
+            timeout=10,
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"creating the webhook endpoint answered {response.status_code}: {response.text}")
+        body = response.json()
+        return str(body["id"]), str(body["secret"])
+
+    def receiver_json(self, url: str, path: str) -> Any:
+        return httpx.get(f"{url}{path}", verify=self.ssl_context(), timeout=30).json()
+
+    # -- measuring --
+
+    def measure(
+        self, label: str, spec: LoadSpec, watched: dict[str, int], *, warmup: bool = True
+    ) -> tuple[LoadResult, dict[str, float]]:
+        """An optional warm-up, then the measured run, with the CPU of every watched process (and PostgreSQL)."""
+        if warmup and self.cfg.warmup_seconds > 0:
+            prefix = spec.idempotency_prefix + "w-" if spec.idempotency == "fresh" else spec.idempotency_prefix
+            run_load(replace(spec, duration=self.cfg.warmup_seconds, idempotency_prefix=prefix), self.cfg.generator)
+        window = self.cpu_window(watched)
+        profiler = self.profiler(label, watched, spec.duration)
+        window.start()
+        result = run_load(spec, self.cfg.generator)
+        cpu = window.stop()
+        cpu["load generator"] = 100 * result.cpu_seconds / max(result.duration, 1e-9)
+        if profiler is not None:
+            self.profile_sections.append(profiler.finish(result.requests, "request"))
+        return result, cpu
+
+    def cpu_window(self, watched: dict[str, int]) -> CpuWindow:
+        groups = {name: tree(pid) for name, pid in watched.items()}
+        groups["postgres"] = postgres_pids
+        return CpuWindow(groups)
+
+    def profiler(self, label: str, watched: dict[str, int], seconds: float) -> Profiler | None:
+        if not self.cfg.profile:
+            return None
+        profiler = Profiler(label, self.run_dir, watched, seconds, self.dsn, self.db_name)
+        profiler.start()
+        return profiler
+
+
+def cpu_note(cpu: dict[str, float]) -> str:
+    cores = os.cpu_count() or 1
+    parts = [f"{name} {value:.0f}" for name, value in cpu.items() if name != "machine"]
+    return f"CPU % of one core: {', '.join(parts)}; machine {cpu.get('machine', 0):.0f} of {cores * 100}"
+
+
+GENERATOR_BOUND = 85.0  # % of a core: above it, the generator limits the figures as much as the server does
+
+
+def generator_warning(cpu: dict[str, float]) -> list[str]:
+    used = cpu.get("load generator", 0.0)
+    if used < GENERATOR_BOUND:
+        return []
+    return [f"⚠ the load generator used {used:.0f}% of a core: it, not the server, may be the limit here"]
+
+
+def load_row(key: str, title: str, result: LoadResult, rss: float, cpu: dict[str, float]) -> Row:
+    notes = [f"{result.requests:,} requests in {result.duration:.1f} s ({result.generator})", cpu_note(cpu)]
+    notes += generator_warning(cpu)
+    if result.error_kinds:
+        notes.append(f"errors {result.error_kinds}")
+    odd = {s: n for s, n in result.statuses.items() if not s.startswith("2")}
+    if odd:
+        notes.append(f"statuses {odd}")
+    return Row(
+        key,
+        title,
+        "req/s",
+        throughput=result.rps,
+        p50=result.p50_ms,
+        p95=result.p95_ms,
+        p99=result.p99_ms,
+        errors=result.errors,
+        rss_mb=rss,
+        rss_of="server",
+        notes=notes,
+    )
+
+
+# --- setup and teardown -------------------------------------------------------------------------------------------
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def _fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+def setup(bench: Bench) -> None:
+    cfg = bench.cfg
+    bench.db_name = f"gateway_bench_{secrets.token_hex(6)}"
+    asyncio.run(_admin(cfg.postgres_url, f'CREATE DATABASE "{bench.db_name}"'))
+    parts = urlsplit(cfg.postgres_url)
+    bench.dsn = urlunsplit((parts.scheme, parts.netloc, f"/{bench.db_name}", "", ""))
+    bench.run_cli("migrate")
+    output = bench.run_cli("merchant", "create", "--name", "Bench Hospital", "--category", "hospital")
+    created = json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
+    bench.merchant_id, bench.api_key = created["id"], created["api_key"]
+    asyncio.run(
+        _admin(
+            bench.dsn,
+            "CREATE TABLE bench_ceiling (id varchar(40) PRIMARY KEY, amount bigint NOT NULL,"
+            " currency varchar(3) NOT NULL, method varchar(32) NOT NULL, reference varchar(64) NOT NULL,"
+            " expires_at timestamptz NOT NULL, created_at timestamptz NOT NULL)",
+        )
+    )
+    bench.tls = make_tls_files(bench.run_dir / "tls")
+
+
+def teardown(bench: Bench) -> None:
+    for procs in list(bench.process_sets):
+        procs.stop_all()
+    if bench.db_name:
+        try:
+            asyncio.run(_admin(bench.cfg.postgres_url, f'DROP DATABASE IF EXISTS "{bench.db_name}" WITH (FORCE)'))
+        except Exception as exc:
+            print(f"warning: could not drop database {bench.db_name}: {exc}", file=sys.stderr)
+
+
+# --- scenarios ----------------------------------------------------------------------------------------------------
+
+
+def s0_ceiling(bench: Bench) -> list[Row]:
+    with bench.processes() as procs:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+        env["BENCH_CEILING_DSN"] = bench.dsn
+        argv = [sys.executable, "-m", "uvicorn", "ceiling_app:create_app", "--factory", "--app-dir", str(BENCH_DIR)]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log"]
+        argv += ["--log-level", "warning"]
+        server = procs.start("S0-ceiling", argv, env, bench.run_dir)
+        wait_http_ok(f"{url}/healthz", server)
+        check = httpx.post(f"{url}/v1/payments", content=PAYMENT_BODY, headers=bench.payment_headers(), timeout=10)
+        if check.status_code != 201:
+            raise RuntimeError(f"ceiling answered {check.status_code}: {check.text}")
+        spec = _payment_spec(bench, url, "fresh", f"s0-{secrets.token_hex(4)}-")
+        result, cpu = bench.measure("S0", spec, {"ceiling": server.pid})
+        row = load_row("S0", "ceiling: bare FastAPI + pydantic + asyncpg INSERT", result, peak_rss_mb(server.pid), cpu)
+        row.rss_of = "ceiling"
+        return [row]
+
+
+def _payment_spec(bench: Bench, url: str, mode: Literal["fresh", "pool"], prefix: str, pool: int = 1) -> LoadSpec:
+    return LoadSpec(
+        base_url=url,
+        method="POST",
+        paths=["/v1/payments"],
+        headers=bench.payment_headers(),
+        body=PAYMENT_BODY,
+        idempotency=mode,
+        idempotency_prefix=prefix,
+        idempotency_pool=pool,
+        connections=bench.cfg.connections,
+        duration=bench.cfg.load_seconds,
+    )
+
+
+def s1_create(bench: Bench) -> list[Row]:
+    with bench.processes() as procs:
+        server, url = bench.start_server(procs, "S1")
+        check = httpx.post(
+            f"{url}/v1/payments",
+            content=PAYMENT_BODY,
+            headers={**bench.payment_headers(), "Idempotency-Key": f"s1-check-{secrets.token_hex(4)}"},
+            timeout=30,
+        )
+        if check.status_code != 201 or check.json()["status"] != "requires_action":
+            raise RuntimeError(f"POST /v1/payments answered {check.status_code}: {check.text[:500]}")
+        spec = _payment_spec(bench, url, "fresh", f"s1-{secrets.token_hex(4)}-")
+        result, cpu = bench.measure("S1", spec, {"server": server.pid})
+        return [load_row("S1", "create+confirm, fresh Idempotency-Key", result, peak_rss_mb(server.pid), cpu)]
+
+
+async def _create_payments(bench: Bench, url: str, keys: list[str]) -> None:
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def create(key: str) -> None:
+            async with semaphore:
+                response = await client.post(
+                    "/v1/payments", content=PAYMENT_BODY, headers={**bench.payment_headers(), "Idempotency-Key": key}
+                )
+                if response.status_code != 201:
+                    raise RuntimeError(f"creating a payment answered {response.status_code}: {response.text[:300]}")
+
+        await asyncio.gather(*(create(k) for k in keys))
+
+
+def s2_replay(bench: Bench) -> list[Row]:
+    with bench.processes() as procs:
+        server, url = bench.start_server(procs, "S2")
+        prefix = f"s2-{secrets.token_hex(4)}-"
+        asyncio.run(_create_payments(bench, url, [f"{prefix}{i}" for i in range(bench.cfg.replay_keys)]))
+        check = httpx.post(
+            f"{url}/v1/payments",
+            content=PAYMENT_BODY,
+            headers={**bench.payment_headers(), "Idempotency-Key": f"{prefix}0"},
+            timeout=30,
+        )
+        if check.status_code != 201 or check.headers.get("idempotent-replayed") != "true":
+            raise RuntimeError(f"a replay answered {check.status_code} {dict(check.headers)}: {check.text[:300]}")
+        rows = []
+        pool = _payment_spec(bench, url, "pool", prefix, bench.cfg.replay_keys)
+        result, cpu = bench.measure("S2a", pool, {"server": server.pid})
+        title = f"replay, {bench.cfg.replay_keys:,} used keys in turn"
+        rows.append(load_row("S2a", title, result, peak_rss_mb(server.pid), cpu))
+        hot = _payment_spec(bench, url, "pool", prefix, 1)
+        result, cpu = bench.measure("S2b", hot, {"server": server.pid})
+        rows.append(load_row("S2b", "replay, one hot key", result, peak_rss_mb(server.pid), cpu))
+        return rows
+
+
+def _walk_to_page(url: str, headers: dict[str, str], page: int) -> tuple[str, float]:
+    """Follow starting_after cursors from page 1; returns the cursor that fetches `page`, and the walk's time."""
+    started = time.monotonic()
+    cursor = ""
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for _ in range(page - 1):
+            params = {"limit": "20", **({"starting_after": cursor} if cursor else {})}
+            body = client.get("/v1/payments", params=params).raise_for_status().json()
+            if not body["has_more"]:
+                raise RuntimeError("the listing ended before the page asked for")
+            cursor = body["data"][-1]["id"]
+    return cursor, time.monotonic() - started
+
+
+def s3_read(bench: Bench) -> list[Row]:
+    cfg = bench.cfg
+    seeded = asyncio.run(seed_payments(bench.dsn, bench.merchant_id, cfg.payments))
+    seed_note = f"{seeded.count:,} payments seeded (COPY + VACUUM ANALYZE) in {seeded.seconds:.0f} s"
+    with bench.processes() as procs:
+        server, url = bench.start_server(procs, "S3")
+        page = min(1000, max(2, cfg.payments // 20))
+        cursor, walk_seconds = _walk_to_page(url, bench.auth, page)
+        targets = {
+            "id": [f"/v1/payments/{pid}" for pid in seeded.sample_ids],
+            "reference": [f"/v1/payments?reference={ref}" for ref in seeded.sample_references],
+            "page 1": ["/v1/payments?limit=20"],
+            f"page {page}": [f"/v1/payments?limit=20&starting_after={cursor}"],
+        }
+        for paths in targets.values():
+            response = httpx.get(f"{url}{paths[0]}", headers=bench.auth, timeout=30)
+            if response.status_code != 200:
+                raise RuntimeError(f"GET {paths[0]} answered {response.status_code}: {response.text[:300]}")
+        plan = [
+            ("S3a", "GET /v1/payments/{id}", targets["id"], cfg.connections, cfg.load_seconds),
+            ("S3b", "GET /v1/payments?reference=", targets["reference"], cfg.connections, cfg.load_seconds),
+            ("S3c", "list, page 1 (limit=20)", targets["page 1"], cfg.connections, cfg.load_seconds),
+            (
+                "S3d",
+                f"list, page {page:,} (starting_after)",
+                targets[f"page {page}"],
+                cfg.connections,
+                cfg.load_seconds,
+            ),
+            ("S3e", "GET /v1/payments/{id}, 1 connection", targets["id"], 1, cfg.probe_seconds),
+            ("S3f", "GET ?reference=, 1 connection", targets["reference"], 1, cfg.probe_seconds),
+        ]
+        rows = []
+        for key, title, paths, connections, seconds in plan:
+            spec = LoadSpec(
+                base_url=url, method="GET", paths=paths, headers=bench.auth, connections=connections, duration=seconds
+            )
+            result, cpu = bench.measure(key, spec, {"server": server.pid})
+            rows.append(load_row(key, title, result, peak_rss_mb(server.pid), cpu))
+        rows[0].notes.insert(0, seed_note)
+        rows[3].notes.insert(0, f"cursor found by walking {page - 1} pages in {walk_seconds:.1f} s")
+        return rows
+
+
+def _poll(check: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Bounded polling: True as soon as `check()` holds, False when `timeout` passed first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+def s4_lifecycle(bench: Bench) -> list[Row]:
+    cfg = bench.cfg
+    with bench.processes() as procs:
+        server, url = bench.start_server(procs, "S4")
+        receiver_port = free_port()
+        endpoint_id, secret = bench.create_endpoint(url, f"https://127.0.0.1:{receiver_port}/hooks")
+        receiver, receiver_url = bench.start_receiver(procs, "S4", receiver_port, secret)
+        worker = bench.start_worker(procs, "S4", url)
+
+        def succeeded() -> int:
+            return int(bench.receiver_json(receiver_url, "/_stats")["succeeded_payments"])
+
+        # One lifecycle first: the worker is up, the endpoint verified, TLS trusted.
+        with httpx.Client(base_url=url, headers=bench.auth, timeout=30) as client:
+            created = client.post(
+                "/v1/payments",
+                content=PAYMENT_BODY,
+                headers={**bench.payment_headers(), "Idempotency-Key": f"s4-check-{secrets.token_hex(4)}"},
+            )
+            if created.status_code != 201:
+                raise RuntimeError(f"POST /v1/payments answered {created.status_code}: {created.text[:300]}")
+            paid = client.post(f"/v1/test-helpers/payments/{created.json()['id']}/pay", json={"outcome": "success"})
+            if paid.status_code != 200 or paid.json()["status"] != "succeeded":
+                raise RuntimeError(f"the test-helper pay answered {paid.status_code}: {paid.text[:300]}")
+        if not _poll(lambda: succeeded() >= 1, 30):
+            raise RuntimeError(f"no webhook reached the receiver within 30 s:\n{worker.log_tail()}")
+        baseline = succeeded()
+
+        spec = LifecycleSpec(url, bench.api_key, cfg.connections, cfg.lifecycle_seconds, f"s4-{secrets.token_hex(4)}-")
+        watched = {"server": server.pid, "worker": worker.pid, "receiver": receiver.pid}
+        window = bench.cpu_window(watched)
+        profiler = bench.profiler("S4", {"server": server.pid, "worker": worker.pid}, cfg.lifecycle_seconds)
+        window.start()
+        result = run_lifecycles(spec)
+        cpu = window.stop()
+        cpu["load generator"] = 100 * result.cpu_seconds / max(result.ended_at - result.started_at, 1e-9)
+        if profiler is not None:
+            bench.profile_sections.append(profiler.finish(len(result.paid_at), "lifecycle"))
+        expected = baseline + len(result.paid_at)
+        drained = _poll(lambda: succeeded() >= expected, cfg.webhook_grace_seconds)
+        received: dict[str, float] = bench.receiver_json(receiver_url, "/_times")
+        stats = bench.receiver_json(receiver_url, "/_stats")
+        server_rss, worker_rss = peak_rss_mb(server.pid), peak_rss_mb(worker.pid)
+        httpx.delete(f"{url}/v1/webhook-endpoints/{endpoint_id}", headers=bench.auth, timeout=30)
+
+    elapsed = result.ended_at - result.started_at
+    completed = [pid for pid in result.paid_at if pid in received and received[pid] <= result.ended_at]
+    latencies = sorted(received[pid] - at for pid, at in result.paid_at.items() if pid in received)
+    from_sent = sorted(received[pid] - at for pid, at in result.pay_sent_at.items() if pid in received)
+    missing = sum(1 for pid in result.paid_at if pid not in received)
+    row = Row(
+        "S4",
+        "lifecycle: create → pay → signed notification → webhook",
+        "lifecycles/s",
+        throughput=len(completed) / elapsed if elapsed > 0 else 0.0,
+        p50=percentile(latencies, 50) * 1000,
+        p95=percentile(latencies, 95) * 1000,
+        p99=percentile(latencies, 99) * 1000,
+        errors=result.errors + missing,
+        rss_mb=server_rss,
+        rss_of="server",
+    )
+    row.notes += [
+        f"{len(completed):,} lifecycles completed (webhook received) within the {elapsed:.1f} s run; "
+        f"{len(result.paid_at):,} paid, {result.lifecycles_started:,} started",
+        "latency columns: pay call returned → receiver got payment.succeeded (negative: the webhook arrived "
+        "before the pay response reached the client)",
+        f"pay call sent → webhook received p50/p99: {percentile(from_sent, 50) * 1000:.0f}/"
+        f"{percentile(from_sent, 99) * 1000:.0f} ms",
+        f"API latency p50/p99: create {result.create_p50_ms:.1f}/{result.create_p99_ms:.1f} ms, "
+        f"pay {result.pay_p50_ms:.1f}/{result.pay_p99_ms:.1f} ms",
+        f"`gateway worker` peak RSS {worker_rss:.0f} MB",
+        cpu_note(cpu),
+        *generator_warning(cpu),
+    ]
+    if result.error_kinds:
+        row.notes.append(f"errors {result.error_kinds}")
+    if missing:
+        row.notes.append(f"{missing} paid lifecycles had no webhook {cfg.webhook_grace_seconds:g} s after the run")
+    if not drained or stats["duplicates"] or stats["bad_signatures"]:
+        row.notes.append(f"receiver {stats}")
+    return [row]
+
+
+async def _delivery_counts(dsn: str, endpoint_id: str) -> dict[str, int]:
+    rows = await _fetch(
+        dsn, "SELECT status, count(*) AS n FROM webhook_deliveries WHERE endpoint_id = $1 GROUP BY status", endpoint_id
+    )
+    return {r["status"]: int(r["n"]) for r in rows}
+
+
+def s5_drain(bench: Bench) -> list[Row]:
+    cfg = bench.cfg
+    with bench.processes() as procs:
+        server, url = bench.start_server(procs, "S5")
+        receiver_port = free_port()
+        endpoint_id, secret = bench.create_endpoint(url, f"https://127.0.0.1:{receiver_port}/hooks")
+        procs.stop(server)  # draining needs no API; only the worker and the receiver run from here on
+        receiver, receiver_url = bench.start_receiver(procs, "S5", receiver_port, secret)
+        worker = bench.start_worker(procs, "S5", url)
+
+        def received() -> int:
+            return int(bench.receiver_json(receiver_url, "/_stats")["succeeded_payments"])
+
+        # One delivery first, so the clock below starts with a worker that is up and connected.
+        asyncio.run(seed_deliveries(bench.dsn, bench.merchant_id, endpoint_id, 1))
+        if not _poll(lambda: received() >= 1, 60):
+            raise RuntimeError(f"the warm-up delivery did not arrive within 60 s:\n{worker.log_tail()}")
+
+        watched = {"worker": worker.pid, "receiver": receiver.pid}
+        window = bench.cpu_window(watched)
+        profiler = bench.profiler("S5", {"worker": worker.pid}, min(cfg.drain_timeout, max(5.0, cfg.deliveries / 400)))
+        window.start()
+        committed_at = asyncio.run(seed_deliveries(bench.dsn, bench.merchant_id, endpoint_id, cfg.deliveries))
+        progress: list[tuple[float, int]] = [(committed_at, cfg.deliveries)]
+        deadline = committed_at + cfg.drain_timeout
+        interval = 0.05 if cfg.deliveries < 10_000 else 0.25
+        while True:
+            pending = asyncio.run(_delivery_counts(bench.dsn, endpoint_id)).get("pending", 0)
+            progress.append((time.monotonic(), pending))
+            if pending == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(interval)
+        finished_at, remaining = progress[-1]
+        cpu = window.stop()
+        if profiler is not None:
+            bench.profile_sections.append(profiler.finish(cfg.deliveries - remaining, "delivery"))
+        counts = asyncio.run(_delivery_counts(bench.dsn, endpoint_id))
+        attempts = asyncio.run(
+            _fetch(
+                bench.dsn,
+                "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY duration_ms) AS p,"
+                " count(*) AS n, count(*) FILTER (WHERE status_code IS NULL OR status_code NOT BETWEEN 200 AND 299)"
+                " AS bad, count(DISTINCT created_at) AS cycles FROM webhook_attempts WHERE endpoint_id = $1",
+                endpoint_id,
+            )
+        )[0]
+        stats = bench.receiver_json(receiver_url, "/_stats")
+        worker_rss = peak_rss_mb(worker.pid)
+
+    elapsed = finished_at - committed_at
+    delivered = cfg.deliveries - remaining
+    cycles = max(int(attempts["cycles"]) - 1, 1)
+    p50, p95, p99 = (float(v) for v in attempts["p"]) if attempts["p"] else (None, None, None)
+    row = Row(
+        "S5",
+        f"drain {cfg.deliveries:,} due webhook deliveries, one worker",
+        "deliveries/s",
+        throughput=delivered / elapsed if elapsed > 0 else 0.0,
+        p50=p50,
+        p95=p95,
+        p99=p99,
+        errors=int(attempts["bad"]) + counts.get("failed", 0) + remaining,
+        rss_mb=worker_rss,
+        rss_of="worker",
+    )
+    row.notes += [
+        f"{delivered:,} delivered in {elapsed:.1f} s"
+        + (f" — TIMED OUT with {remaining:,} still pending" if remaining else " (backlog empty)"),
+        f"rate over the first/last fifth of the backlog: {_fifth_rates(progress, cfg.deliveries)}",
+        # Every attempt recorded by one claim → deliver → record cycle carries that cycle's timestamp (the warm-up
+        # delivery had a cycle of its own).
+        f"{cycles:,} dispatcher cycles, {(int(attempts['n']) - 1) / cycles:.1f} deliveries and "
+        f"{1000 * elapsed / cycles:.0f} ms each on average",
+        "latency columns: duration of each delivery's HTTPS POST (webhook_attempts.duration_ms); RSS is the worker's",
+        f"{int(attempts['n']):,} attempts; receiver {stats}",
+        cpu_note(cpu),
+    ]
+    return [row]
+
+
+def _fifth_rates(progress: list[tuple[float, int]], total: int) -> str:
+    def time_at(pending_at_most: float) -> float | None:
+        return next((t for t, pending in progress if pending <= pending_at_most), None)
+
+    start, first, last, end = progress[0][0], time_at(total * 0.8), time_at(total * 0.2), time_at(0)
+    parts = []
+    if first is not None and first > start:
+        parts.append(f"{total * 0.2 / (first - start):,.0f}/s")
+    if last is not None and end is not None and end > last:
+        parts.append(f"{total * 0.2 / (end - last):,.0f}/s")
+    return " → ".join(parts) if parts else "n/a"
+
+
+RUNNERS: dict[str, Callable[[Bench], list[Row]]] = {
+    "S0": s0_ceiling,
+    "S1": s1_create,
+    "S2": s2_replay,
+    "S3": s3_read,
+    "S4": s4_lifecycle,
+    "S5": s5_drain,
+}
+TITLES = {
+    "S0": "ceiling",
+    "S1": "create+confirm",
+    "S2": "replay",
+    "S3": "reads on 1,000,000 payments",
+    "S4": "lifecycle",
+    "S5": "webhook drain",
+}
+
+
+# --- reporting ----------------------------------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str:
+    completed = subprocess.run(
+        ["git", "--no-optional-locks", *args], cwd=REPO, capture_output=True, timeout=30, check=False
+    )
+    return completed.stdout.decode().rstrip() if completed.returncode == 0 else ""
+
+
+@dataclass(frozen=True)
+class CodeState:
+    commit: str
+    dirty: tuple[str, ...]  # uncommitted changes under src/ and migrations/
+    diff_hash: str
+
+    @staticmethod
+    def now() -> CodeState:
+        commit = _git("rev-parse", "--short", "HEAD") or "unknown"
+        dirty = tuple(line[3:] for line in _git("status", "--porcelain", "--", "src", "migrations").splitlines())
+        diff = _git("diff", "HEAD", "--", "src", "migrations")
+        return CodeState(commit, dirty, hashlib.sha256(diff.encode()).hexdigest()[:12])
+
+    def describe(self) -> str:
+        if not self.dirty:
+            return f"`{self.commit}` (clean)"
+        return f"`{self.commit}` **plus uncommitted changes** in {', '.join(f'`{d}`' for d in self.dirty)}"
+
+
+def describe_environment(bench: Bench, postgres: dict[str, str], code: CodeState) -> list[str]:
+    mem_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    cfg = bench.cfg
+    generator: str = cfg.generator
+    if cfg.generator == "wrk":
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, timeout=10, check=False)
+        generator = (wrk.stdout or wrk.stderr).decode().split("[")[0].strip() or "wrk"
+    ended = CodeState.now()
+    lines = [
+        f"* commit: {code.describe()}"
+        + ("" if ended == code else f" — **the code changed during the run**: now {ended.describe()}"),
+        f"* machine: {os.cpu_count()} CPUs, {mem_kb / 1024 / 1024:.1f} GB RAM, {platform.platform()}, "
+        f"Python {platform.python_version()}",
+        f"* PostgreSQL {postgres.get('server_version', '?')} on 127.0.0.1: "
+        + ", ".join(f"{k}={v}" for k, v in postgres.items() if k != "server_version"),
+        f"* load: {cfg.connections} connections, {cfg.load_seconds:g} s per load scenario (after a "
+        f"{cfg.warmup_seconds:g} s warm-up), S4 {cfg.lifecycle_seconds:g} s; generator: {generator}"
+        + (" (S4's lifecycles: httpx)" if cfg.generator == "wrk" else ""),
+        "* server: `gateway serve --workers 1`, GATEWAY_ENV=production, access log off, log level WARNING, "
+        "sandbox in-process; every gateway scenario starts a fresh server (peak RSS = that scenario's)",
+    ]
+    return lines
+
+
+async def _postgres_settings(dsn: str) -> dict[str, str]:
+    names = ("server_version", "shared_buffers", "synchronous_commit", "fsync", "max_connections", "work_mem")
+    rows = await _fetch(dsn, "SELECT name, setting, unit FROM pg_settings WHERE name = ANY($1::text[])", list(names))
+    values = {r["name"]: r["setting"] + (f" ({r['unit']})" if r["unit"] else "") for r in rows}
+    return {name: values.get(name, "?") for name in names}
+
+
+def write_results(bench: Bench, rows: list[Row], header: list[str], wall: float) -> Path:
+    cfg = bench.cfg
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    kind = "smoke run" if cfg.smoke else "run"
+    text = (
+        f"# Gateway benchmark — {kind} of {stamp}\n\n"
+        + "\n".join(header)
+        + f"\n* scenarios: {', '.join(cfg.scenarios)}; total wall time {wall:.0f} s\n\n"
+        + render_table(rows)
+        + "\nRatios in parentheses are to S0 of this run (throughput as %, latency and memory as ×). "
+        "An error is a transport failure or a status ≥ 400.\n\n" + render_notes(rows)
+    )
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    # Smoke and profiled runs (py-spy perturbs what it measures) never replace the latest real results.
+    latest = RESULTS_DIR / ("latest-smoke.md" if cfg.smoke else "latest-profiled.md" if cfg.profile else "latest.md")
+    latest.write_text(text)
+    (bench.run_dir / "results.md").write_text(text)
+    raw = {"config": {k: v for k, v in cfg.__dict__.items()}, "rows": [r.__dict__ for r in rows], "wall_seconds": wall}
+    latest.with_suffix(".json").write_text(json.dumps(raw, indent=2, default=str))
+    if bench.profile_sections:
+        profile = "# Profiles\n\n" + "\n".join(bench.profile_sections)
+        (bench.run_dir / "profile.md").write_text(profile)
+        (RESULTS_DIR / ("latest-smoke-profile.md" if cfg.smoke else "latest-profile.md")).write_text(profile)
+    return latest
+
+
+def _prune_old_runs(keep: int = 10) -> None:
+    runs = sorted(p for p in RESULTS_DIR.glob("run-*") if p.is_dir())
+    for old in runs[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _raise_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> int:
+    cfg = parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)  # a `finally` still stops everything and drops the database
+    started = time.monotonic()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    _prune_old_runs()
+    run_dir = RESULTS_DIR / f"run-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    run_dir.mkdir(parents=True)
+    bench = Bench(cfg, run_dir)
+    code = CodeState.now()  # every scenario starts fresh servers: the code they run is read as they start
+    rows: list[Row] = []
+    failed = False
+    postgres: dict[str, str] = {}
+    try:
+        print(f"setting up (database, migrate, merchant) — logs in {run_dir.relative_to(REPO)}", flush=True)
+        setup(bench)
+        postgres = asyncio.run(_postgres_settings(bench.dsn))
+        for scenario in cfg.scenarios:
+            print(f"{scenario} {TITLES[scenario]} ...", flush=True)
+            t0 = time.monotonic()
+            try:
+                rows += RUNNERS[scenario](bench)
+            except Exception as exc:
+                failed = True
+                rows.append(
+                    Row(scenario, TITLES[scenario], "", verdict="ERROR", notes=[f"{type(exc).__name__}: {exc}"])
+                )
+                print(f"  {scenario} failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+            print(f"  {scenario} done in {time.monotonic() - t0:.0f} s", flush=True)
+    finally:
+        teardown(bench)
+    wall = time.monotonic() - started
+    evaluate(rows)
+    latest = write_results(bench, rows, describe_environment(bench, postgres, code), wall)
+    print()
+    print(render_table(rows))
+    print(render_notes(rows))
+    print(f"total wall time {wall:.0f} s; written to {latest.relative_to(REPO)}")
+    if failed:
+        return 1
+    if cfg.strict and any(r.verdict == "FAIL" for r in rows):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
