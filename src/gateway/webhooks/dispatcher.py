@@ -279,6 +279,7 @@ class Dispatcher:
                     )
                 ).scalars()
             }
+            delivered: list[int] = []
             for result in results:
                 job = result.job
                 next_at = None if result.delivered else self._next_attempt(result, now)
@@ -297,12 +298,14 @@ class Dispatcher:
                         next_attempt_at=next_at,
                     )
                 )
-                # Only the holder of the lease decides what becomes of the delivery.
-                await session.execute(
-                    update(WebhookDelivery)
-                    .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.claim_token == job.claim_token)
-                    .values(status=status, next_attempt_at=next_at, claimed_until=None, updated_at=now)
-                )
+                if result.delivered:
+                    delivered.append(job.delivery_id)
+                else:  # only the holder of the lease decides what becomes of the delivery
+                    await session.execute(
+                        update(WebhookDelivery)
+                        .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.claim_token == job.claim_token)
+                        .values(status=status, next_attempt_at=next_at, claimed_until=None, updated_at=now)
+                    )
                 self._update_endpoint_health(endpoints.get(job.endpoint_id), result, now)
                 rt.metrics.webhook_deliveries.labels(
                     "delivered" if result.delivered else ("retrying" if next_at else "failed")
@@ -315,6 +318,12 @@ class Dispatcher:
                     status_code=result.status_code,
                     error=result.error,
                     outcome=status,
+                )
+            if delivered:  # the common case, in one statement (every job of a claim shares its lease token)
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id.in_(delivered), WebhookDelivery.claim_token == results[0].job.claim_token)
+                    .values(status=SUCCEEDED, next_attempt_at=None, claimed_until=None, updated_at=now)
                 )
 
     def _update_endpoint_health(self, endpoint: WebhookEndpoint | None, result: Result, now: datetime) -> None:
