@@ -308,6 +308,7 @@ class Bench:
     def cpu_window(self, watched: dict[str, int]) -> CpuWindow:
         groups = {name: tree(pid) for name, pid in watched.items()}
         groups["postgres"] = postgres_pids
+        groups["harness"] = lambda: [os.getpid()]
         return CpuWindow(groups)
 
     def profiler(self, label: str, watched: dict[str, int], seconds: float) -> Profiler | None:
@@ -318,25 +319,40 @@ class Bench:
         return profiler
 
 
+GENERATOR_BOUND = 85.0  # % of a core: above it, the generator limits the figures as much as the server does
+OTHERS_BOUND = 20.0  # % of a core used by processes that are not this run's: the machine was not quiet
+
+
+def _others(cpu: dict[str, float]) -> float:
+    return cpu.get("machine", 0.0) - sum(v for k, v in cpu.items() if k != "machine")
+
+
 def cpu_note(cpu: dict[str, float]) -> str:
     cores = os.cpu_count() or 1
-    parts = [f"{name} {value:.0f}" for name, value in cpu.items() if name != "machine"]
-    return f"CPU % of one core: {', '.join(parts)}; machine {cpu.get('machine', 0):.0f} of {cores * 100}"
+    parts = [f"{name} {value:.0f}" for name, value in cpu.items() if name not in ("machine", "harness")]
+    return (
+        f"CPU % of one core: {', '.join(parts)}; machine {cpu.get('machine', 0):.0f} of {cores * 100}, "
+        f"of which other processes {max(0.0, _others(cpu)):.0f}"
+    )
 
 
-GENERATOR_BOUND = 85.0  # % of a core: above it, the generator limits the figures as much as the server does
-
-
-def generator_warning(cpu: dict[str, float]) -> list[str]:
+def window_warnings(cpu: dict[str, float]) -> list[str]:
+    warnings = []
     used = cpu.get("load generator", 0.0)
-    if used < GENERATOR_BOUND:
-        return []
-    return [f"⚠ the load generator used {used:.0f}% of a core: it, not the server, may be the limit here"]
+    if used >= GENERATOR_BOUND:
+        warnings.append(f"⚠ the load generator used {used:.0f}% of a core: it, not the server, may be the limit here")
+    others = _others(cpu)
+    if others >= OTHERS_BOUND:
+        warnings.append(
+            f"⚠ processes outside this run used {others:.0f}% of a core during the window: the machine was not "
+            "quiet, these figures are perturbed"
+        )
+    return warnings
 
 
 def load_row(key: str, title: str, result: LoadResult, rss: float, cpu: dict[str, float]) -> Row:
     notes = [f"{result.requests:,} requests in {result.duration:.1f} s ({result.generator})", cpu_note(cpu)]
-    notes += generator_warning(cpu)
+    notes += window_warnings(cpu)
     if result.error_kinds:
         notes.append(f"errors {result.error_kinds}")
     odd = {s: n for s, n in result.statuses.items() if not s.startswith("2")}
@@ -645,7 +661,7 @@ def s4_lifecycle(bench: Bench) -> list[Row]:
         f"pay {result.pay_p50_ms:.1f}/{result.pay_p99_ms:.1f} ms",
         f"`gateway worker` peak RSS {worker_rss:.0f} MB",
         cpu_note(cpu),
-        *generator_warning(cpu),
+        *window_warnings(cpu),
     ]
     if result.error_kinds:
         row.notes.append(f"errors {result.error_kinds}")
@@ -739,6 +755,7 @@ def s5_drain(bench: Bench) -> list[Row]:
         "latency columns: duration of each delivery's HTTPS POST (webhook_attempts.duration_ms); RSS is the worker's",
         f"{int(attempts['n']):,} attempts; receiver {stats}",
         cpu_note(cpu),
+        *window_warnings(cpu),
     ]
     return [row]
 
