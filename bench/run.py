@@ -871,12 +871,23 @@ def write_results(bench: Bench, rows: list[Row], header: list[str], wall: float)
         "An error is a transport failure or a status ≥ 400.\n\n" + render_notes(rows)
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    # Smoke and profiled runs (py-spy perturbs what it measures) never replace the latest real results.
-    latest = RESULTS_DIR / ("latest-smoke.md" if cfg.smoke else "latest-profiled.md" if cfg.profile else "latest.md")
+    # Only a full, unprofiled run replaces latest.md: smoke runs, profiled runs (py-spy perturbs what it measures)
+    # and subsets each have their own file. Every run also keeps its own copy in its run directory.
+    if cfg.smoke:
+        name = "latest-smoke"
+    elif cfg.profile:
+        name = "latest-profiled"
+    elif cfg.scenarios != SCENARIOS:
+        name = "latest-partial"
+    else:
+        name = "latest"
+    latest = RESULTS_DIR / f"{name}.md"
     latest.write_text(text)
     (bench.run_dir / "results.md").write_text(text)
     raw = {"config": {k: v for k, v in cfg.__dict__.items()}, "rows": [r.__dict__ for r in rows], "wall_seconds": wall}
-    latest.with_suffix(".json").write_text(json.dumps(raw, indent=2, default=str))
+    raw_text = json.dumps(raw, indent=2, default=str)
+    latest.with_suffix(".json").write_text(raw_text)
+    (bench.run_dir / "results.json").write_text(raw_text)
     if bench.profile_sections:
         profile = "# Profiles\n\n" + "\n".join(bench.profile_sections)
         (bench.run_dir / "profile.md").write_text(profile)

@@ -26,7 +26,7 @@ class Admin:
 Principal = MerchantScope | Admin
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:  # async: a plain def would cost a thread hop per request
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = ",".join(str(s) for s in DEFAULT_WEBHOOK_RETRY_SCHEDULE)
     log_level: str = "INFO"
     access_log: bool = True
-    db_pool_size: int = 10
+    # At least the concurrency one process serves: a smaller pool opens and closes connections under load.
+    db_pool_size: int = 32
     # MoMo asks for at least 30 s on create, query and refund.
     provider_timeout_seconds: float = 30.0
     idempotency_lock_seconds: int = 60
