@@ -21,6 +21,7 @@ from gateway.crypto import SecretBox
 from gateway.db import Database, create_engine
 from gateway.errors import install_error_handlers
 from gateway.events.api import router as events_router
+from gateway.idempotency.cache import CompletedResponses
 from gateway.ledger.api import router as ledger_router
 from gateway.merchants.api import router as merchants_router
 from gateway.middleware import RequestContextMiddleware
@@ -70,6 +71,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         metrics=Metrics(),
         sandbox_base_url=_sandbox_base_url(settings),
         api_keys=ApiKeyCache(settings.api_key_cache_seconds),
+        completed_responses=CompletedResponses(clock, settings.idempotency_replay_cache_seconds),
         provider_http=httpx.AsyncClient(
             timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}
         ),

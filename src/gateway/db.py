@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Dialect, Executable, Integer, MetaData, Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -113,18 +113,59 @@ class Database:
         await self.engine.dispose()
 
 
+class Prebuilt:
+    """A statement built once per database dialect and reused, its values bound at execution.
+
+    SQLAlchemy memoises the cache key of a statement object, so a reused statement skips construction,
+    coercion and cache-key generation: on a hot path that is most of the CPU a statement costs
+    (bench/RESULTS.md). Build with `bindparam("name")` where values change, execute with a dict of them.
+    """
+
+    def __init__(self, build: Callable[[str], Executable]) -> None:
+        self._build = build
+        self._built: dict[str, Executable] = {}
+
+    def __call__(self, session: AsyncSession) -> Executable:
+        name = dialect_name(session)
+        statement = self._built.get(name)
+        if statement is None:
+            statement = self._built[name] = self._build(name)
+        return statement
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "postgresql"
+
+
+def dialect_insert(name: str) -> Callable[[Table], Any]:
+    return postgresql.insert if name == "postgresql" else sqlite.insert
+
+
+_CONFLICT_INSERTS: dict[tuple[str, str, tuple[str, ...], bool], Executable] = {}
+
+
+def _insert_on_conflict(session: AsyncSession, table: Table, conflict_columns: list[str], returning_id: bool) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for `table`, built once per dialect (the columns come from the values)."""
+    name = dialect_name(session)
+    cache_key = (name, table.name, tuple(conflict_columns), returning_id)
+    statement = _CONFLICT_INSERTS.get(cache_key)
+    if statement is None:
+        built = dialect_insert(name)(table).on_conflict_do_nothing(index_elements=conflict_columns)
+        statement = _CONFLICT_INSERTS[cache_key] = built.returning(table.c.id) if returning_id else built
+    return statement
+
+
 async def insert_ignoring_conflict(
     session: AsyncSession, model: type[Base], values: Mapping[str, Any], conflict_columns: list[str]
 ) -> bool:
     """INSERT that does nothing when the unique key already exists; True when a row was written.
 
     This is how a repeated notification or a retried posting becomes a no-op without an exception
-    that would poison the surrounding transaction.
+    that would poison the surrounding transaction. `values` are keyed by column name.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
-    result = await session.execute(stmt)
+    table = model.__table__
+    assert isinstance(table, Table)
+    result = await session.execute(_insert_on_conflict(session, table, conflict_columns, False), dict(values))
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
@@ -132,11 +173,10 @@ async def insert_returning_id(
     session: AsyncSession, model: type[Base], values: Mapping[str, Any], conflict_columns: list[str]
 ) -> Any:
     """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row's id, or None when the key already existed."""
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = model.__table__
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict_columns).returning(table.c.id)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    assert isinstance(table, Table)
+    statement = _insert_on_conflict(session, table, conflict_columns, True)
+    return (await session.execute(statement, dict(values))).scalar_one_or_none()
 
 
 class UnitOfWork:

@@ -11,9 +11,10 @@ import httpx
 
 from gateway.adapters.registry import AdapterRegistry
 from gateway.auth_types import MerchantScope
-from gateway.clock import Clock, IdGenerator
+from gateway.clock import Clock, IdGenerator, SystemClock
 from gateway.crypto import SecretBox
 from gateway.db import Database
+from gateway.idempotency.cache import CompletedResponses
 from gateway.observability import Metrics
 from gateway.settings import Settings
 
@@ -58,6 +59,7 @@ class Runtime:
     sandbox_base_url: str | None = None
     background: set[object] = field(default_factory=set)
     api_keys: ApiKeyCache = field(default_factory=lambda: ApiKeyCache(0))
+    completed_responses: CompletedResponses = field(default_factory=lambda: CompletedResponses(SystemClock(), 0))
     # Per-process caches of routing state (see payments/routing.py).
     routing_cache: dict[tuple[str, bool], tuple[datetime, dict[str, Any], set[str]]] = field(default_factory=dict)
     failing_providers: set[tuple[str, bool]] = field(default_factory=set)

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # How long a process trusts a looked-up API key; a revocation clears the revoking process's cache at once
     # and reaches other processes within this time. 0 looks every key up every time.
     api_key_cache_seconds: float = 5.0
+    # Completed idempotent responses each process keeps in memory to answer replays (0: always read the row).
+    idempotency_replay_cache_seconds: float = 300.0
     idempotency_retention_hours: int = 24
     sweep_interval_seconds: float = 5.0
     notification_tolerance_seconds: int = 300

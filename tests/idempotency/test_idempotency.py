@@ -8,13 +8,23 @@ from dataclasses import replace
 import httpx
 import orjson
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from gateway.adapters.base import ProviderContext, StartPayment, StartRefund
 from gateway.adapters.vietqr import VietQRAdapter
+from gateway.app import create_app
+from gateway.clock import ManualClock
 from gateway.idempotency.service import purge_expired
 from gateway.runtime import Runtime
-from tests.conftest import MerchantHandle, create_merchant, create_vietqr_payment, pay
+from tests.conftest import (
+    BASE_URL,
+    MerchantHandle,
+    create_merchant,
+    create_vietqr_payment,
+    make_settings,
+    pay,
+)
 
 BODY = {"amount": 150000, "method": "vietqr", "reference": "EVN-PC-0001", "confirm": True}
 
@@ -102,6 +112,32 @@ async def test_keys_expire_after_the_retention_window(
     second = await client.post("/v1/payments", json=BODY, headers=headers)
     assert second.status_code == 201
     assert second.json()["id"] != first.json()["id"]
+
+
+async def test_replays_from_memory_and_from_the_database_agree(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, database_url: str, clock: ManualClock
+) -> None:
+    """A process answers its recent replays from memory; another process (no cache) reads the stored row."""
+    headers = merchant.idem("two-processes")
+    first = await client.post("/v1/payments", json=BODY, headers=headers)
+    assert rt.completed_responses.get(f"{merchant.id}/test", "two-processes") is not None
+    other_app = create_app(make_settings(database_url, idempotency_replay_cache_seconds=0), clock=clock)
+    async with (
+        LifespanManager(other_app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=other_app), base_url=BASE_URL) as other,
+    ):
+        for c in (client, other):
+            replay = await c.post("/v1/payments", json=BODY, headers=headers)
+            assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+            assert replay.json() == first.json()
+            reused = await c.post("/v1/payments", json={**BODY, "amount": 1}, headers=headers)
+            assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+        assert other_app.state.runtime.completed_responses.get(f"{merchant.id}/test", "two-processes") is None
+    clock.advance(301)  # the memory entry expires; the row still answers
+    assert rt.completed_responses.get(f"{merchant.id}/test", "two-processes") is None
+    replay = await client.post("/v1/payments", json=BODY, headers=headers)
+    assert replay.json() == first.json() and replay.headers["idempotent-replayed"] == "true"
+    assert len(await _payments(client, merchant)) == 1
 
 
 class CrashOnce:

@@ -123,7 +123,7 @@ async def test_a_provider_named_by_the_merchant_is_never_swapped(
 async def test_circuit_breaker_skips_a_failing_provider_for_a_cool_down(
     client: httpx.AsyncClient, merchant: MerchantHandle, banks: tuple[FlakyBank, FlakyBank], clock: ManualClock
 ) -> None:
-    alpha, beta = banks
+    alpha, _beta = banks
     await _route(client, merchant, "alphabank", priority=1)
     await _route(client, merchant, "betabank", priority=2)
     alpha.failure = ProviderTechnicalError("connection refused", certainly_not_created=True)

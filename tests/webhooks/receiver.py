@@ -58,7 +58,7 @@ def bound_socket(port: int = 0) -> socket.socket:
 async def serve(receiver: Receiver, sock: socket.socket) -> AsyncIterator[Receiver]:
     server = uvicorn.Server(uvicorn.Config(receiver, log_config=None, access_log=False, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     try:
         yield receiver

@@ -5,6 +5,9 @@ twin blocks on that index until the first commits, then replays its response. A 
 provider over the network commits a checkpoint first (the key names the resource created so far and stays
 locked for `idempotency_lock_seconds`); a retry after a crash or a 5xx takes the key over and resumes from
 that resource instead of creating another.
+
+A completed key's response never changes, so each process also keeps recent ones in memory
+(`idempotency.cache`): a replay is then answered without touching the database.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import orjson
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import UnitOfWork, insert_returning_id
+from gateway.db import UnitOfWork, UTCDateTime, insert_returning_id
 from gateway.errors import (
     GatewayError,
     IdempotencyKeyInUse,
@@ -28,6 +32,7 @@ from gateway.errors import (
     IdempotencyKeyReused,
     problem_body,
 )
+from gateway.idempotency.cache import Completed
 from gateway.idempotency.models import IdempotencyKey
 from gateway.runtime import Runtime
 
@@ -43,6 +48,35 @@ class StoredResponse:
 
 
 Operation = Callable[[UnitOfWork, str | None], Awaitable[StoredResponse]]
+
+
+_TABLE = cast(Table, IdempotencyKey.__table__)
+_KEYS = _TABLE.c
+# The statements of every idempotent request, built once (see gateway.db.Prebuilt).
+_LOCK = (
+    select(IdempotencyKey)
+    .where(IdempotencyKey.scope == bindparam("scope"), IdempotencyKey.key == bindparam("key"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_OURS_UNFINISHED = (  # (bind names must differ from column names in an UPDATE)
+    _KEYS.scope == bindparam("w_scope"),
+    _KEYS.key == bindparam("w_key"),
+    _KEYS.owner == bindparam("w_owner"),
+    _KEYS.response_status.is_(None),
+)
+_COMPLETE = (
+    update(_TABLE)
+    .where(*_OURS_UNFINISHED)
+    .values(
+        response_status=bindparam("b_status"),
+        response_body=bindparam("b_body"),
+        recovery_point="finished",
+        locked_until=None,
+        completed_at=bindparam("b_now", type_=UTCDateTime()),
+    )
+)
+_RELEASE = update(_TABLE).where(*_OURS_UNFINISHED).values(locked_until=None)
 
 
 def validate_key(key: str) -> str:
@@ -70,6 +104,10 @@ async def run_idempotent(
         async with UnitOfWork(rt.db) as uow:
             return await operation(uow, None)
     request = _Request(scope, key, method, path if len(path) <= 255 else "sha256:" + _sha(path), fingerprint(body))
+    known = rt.completed_responses.get(scope, key)
+    if known is not None:
+        _check_same_request(request, known.method, known.path, known.digest)
+        return StoredResponse(known.status, known.body, replayed=True, problem=known.status >= 400)
     owner = secrets.token_hex(16)
     lock_for = timedelta(seconds=rt.settings.idempotency_lock_seconds)
     uow = UnitOfWork(rt.db)
@@ -82,7 +120,9 @@ async def run_idempotent(
         raise
     if record.response_status is not None:
         await uow.commit()
-        return _replay(rt, record)
+        replayed = _replay(rt, record)
+        _remember(rt, request, replayed)
+        return replayed
     record_id = record.id
 
     async def _checkpoint(s: AsyncSession, resource_id: str) -> None:
@@ -97,6 +137,7 @@ async def run_idempotent(
         response = await operation(uow, record.resource_id)
         await _complete(uow.session, rt, request, owner, response.status, response.body)
         await uow.commit()
+        _remember(rt, request, response)
         return response
     except GatewayError as exc:
         await uow.rollback()
@@ -148,18 +189,8 @@ async def _claim(
     if new_id is not None:
         # Ours, and row-locked by the INSERT itself until this transaction ends: no need to read it back.
         return IdempotencyKey(id=new_id, **values)
-    record = (
-        await session.execute(
-            select(IdempotencyKey)
-            .where(IdempotencyKey.scope == request.scope, IdempotencyKey.key == request.key)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
-    if (record.method, record.path, record.fingerprint) != (request.method, request.path, request.digest):
-        raise IdempotencyKeyReused(
-            "This Idempotency-Key was used with a different request; use a new key for a new request."
-        )
+    record = (await session.execute(_LOCK, {"scope": request.scope, "key": request.key})).scalar_one()
+    _check_same_request(request, record.method, record.path, record.fingerprint)
     if record.response_status is not None or record.owner == owner:
         return record
     if record.locked_until is not None and record.locked_until > now:
@@ -171,6 +202,18 @@ async def _claim(
     record.owner = owner
     log.info("idempotency.resumed", recovery_point=record.recovery_point)
     return record
+
+
+def _check_same_request(request: _Request, method: str, path: str, digest: str) -> None:
+    if (method, path, digest) != (request.method, request.path, request.digest):
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was used with a different request; use a new key for a new request."
+        )
+
+
+def _remember(rt: Runtime, request: _Request, response: StoredResponse) -> None:
+    entry = Completed(request.method, request.path, request.digest, response.status, response.body)
+    rt.completed_responses.put(request.scope, request.key, entry)
 
 
 def _body_context(scope: str, key: str) -> str:
@@ -189,20 +232,15 @@ async def _complete(
     # Responses can carry secrets (a new API key, a webhook secret) and payers' details: encrypted at rest.
     sealed = rt.secret_box.encrypt(body.decode(), context=_body_context(request.scope, request.key))
     await session.execute(
-        update(IdempotencyKey)
-        .where(
-            IdempotencyKey.scope == request.scope,
-            IdempotencyKey.key == request.key,
-            IdempotencyKey.owner == owner,
-            IdempotencyKey.response_status.is_(None),
-        )
-        .values(
-            response_status=status,
-            response_body=sealed,
-            recovery_point="finished",
-            locked_until=None,
-            completed_at=rt.clock.now(),
-        )
+        _COMPLETE,
+        {
+            "w_scope": request.scope,
+            "w_key": request.key,
+            "w_owner": owner,
+            "b_status": status,
+            "b_body": sealed,
+            "b_now": rt.clock.now(),
+        },
     )
 
 
@@ -225,16 +263,7 @@ async def _release(rt: Runtime, request: _Request, owner: str) -> None:
     """Nothing final is stored for a 5xx: unlock so the retry can run at once (only our own lock)."""
     try:
         async with rt.db.transaction() as session:
-            await session.execute(
-                update(IdempotencyKey)
-                .where(
-                    IdempotencyKey.scope == request.scope,
-                    IdempotencyKey.key == request.key,
-                    IdempotencyKey.owner == owner,
-                    IdempotencyKey.response_status.is_(None),
-                )
-                .values(locked_until=None)
-            )
+            await session.execute(_RELEASE, {"w_scope": request.scope, "w_key": request.key, "w_owner": owner})
     except Exception:
         log.warning("idempotency.release_failed")
 

@@ -65,7 +65,6 @@ async def candidates(
     adapters = [a for a in adapters if a.name not in exclude]
     if not adapters:
         raise MethodNotAvailable(f"No provider for method {method.value} is available on this gateway.")
-    names = [a.name for a in adapters]
     accounts, open_breakers = await _routing_state(session, rt, scope)
     found: list[Candidate] = []
     reasons: set[str] = set()

@@ -73,11 +73,14 @@ def check_scheme(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
     return parts.scheme, parts.hostname, port, path
 
 
-async def resolve_target(url: str, *, allow_private: bool, require_https: bool, timeout: float = 5.0) -> Target:
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+
+async def resolve_target(url: str, *, allow_private: bool, require_https: bool) -> Target:
     """Resolve the URL's host now and check every address it has; raise UrlNotAllowed otherwise."""
     scheme, host, port, path = check_scheme(url, require_https=require_https)
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, TimeoutError) as exc:
         raise UrlNotAllowed(f"{host} does not resolve") from exc
