@@ -35,6 +35,7 @@ class SecretBox:
     def __init__(self, master_secret: str) -> None:
         self._master = master_secret.encode()
         self._aead = AESGCM(self.derive_key("stored-secrets"))
+        self._tokens: dict[tuple[str, int], str] = {}
 
     def derive_key(self, purpose: str, length: int = 32) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"gateway-v1", info=purpose.encode()).derive(
@@ -42,9 +43,12 @@ class SecretBox:
         )
 
     def derive_token(self, purpose: str, length: int = 32) -> str:
-        """A stable printable secret for a purpose (the sandbox's shared secrets, the demo key)."""
-        raw = self.derive_key(purpose, 64)
-        return "".join(_ALPHABET[b % len(_ALPHABET)] for b in raw[:length])
+        """A stable printable secret for a purpose (the sandbox's shared secrets, the demo key); derived once."""
+        token = self._tokens.get((purpose, length))
+        if token is None:
+            raw = self.derive_key(purpose, 64)
+            token = self._tokens[(purpose, length)] = "".join(_ALPHABET[b % len(_ALPHABET)] for b in raw[:length])
+        return token
 
     def encrypt(self, plaintext: str, *, context: str) -> str:
         nonce = os.urandom(12)

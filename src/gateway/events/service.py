@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import isoformat
@@ -12,6 +13,8 @@ from gateway.domain import EventType
 from gateway.events.models import Event
 from gateway.runtime import Runtime
 from gateway.webhooks.service import enqueue_deliveries
+
+_INSERT_EVENT = insert(cast(Table, Event.__table__))
 
 
 async def record_event(
@@ -37,16 +40,18 @@ async def record_event(
     }
     if late:
         document["late"] = True
-    event = Event(
-        id=event_id,
-        merchant_id=merchant_id,
-        livemode=livemode,
-        type=type.value,
-        payment_id=payment_id,
-        refund_id=refund_id,
-        body=orjson.dumps(document).decode(),
-        created_at=now,
-    )
-    session.add(event)
+    values = {
+        "id": event_id,
+        "merchant_id": merchant_id,
+        "livemode": livemode,
+        "type": type.value,
+        "payment_id": payment_id,
+        "refund_id": refund_id,
+        "body": orjson.dumps(document).decode(),
+        "created_at": now,
+    }
+    # Written at once (not at the next flush), so the deliveries that reference it can follow in this transaction.
+    await session.execute(_INSERT_EVENT, values)
+    event = Event(**values)
     await enqueue_deliveries(session, rt, event)
     return event

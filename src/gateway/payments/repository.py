@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
@@ -20,13 +20,25 @@ def _scoped(scope: MerchantScope) -> Select[Payment]:
     return select(Payment).where(Payment.merchant_id == scope.merchant_id, Payment.livemode == scope.livemode)
 
 
+# The reads of every GET and confirm: built once (see gateway.db.Prebuilt).
+_BY_ID = select(Payment).where(
+    Payment.id == bindparam("id"),
+    Payment.merchant_id == bindparam("merchant_id"),
+    Payment.livemode == bindparam("livemode"),
+)
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update().execution_options(populate_existing=True)
+
+
+def _by_id(scope: MerchantScope, payment_id: str) -> dict[str, object]:
+    return {"id": payment_id, "merchant_id": scope.merchant_id, "livemode": scope.livemode}
+
+
 async def get(session: AsyncSession, scope: MerchantScope, payment_id: str) -> Payment | None:
-    return (await session.execute(_scoped(scope).where(Payment.id == payment_id))).scalar_one_or_none()
+    return (await session.execute(_BY_ID, _by_id(scope, payment_id))).scalar_one_or_none()
 
 
 async def get_for_update(session: AsyncSession, scope: MerchantScope, payment_id: str) -> Payment | None:
-    stmt = _scoped(scope).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    return (await session.execute(_BY_ID_FOR_UPDATE, _by_id(scope, payment_id))).scalar_one_or_none()
 
 
 async def lock_by_id(session: AsyncSession, payment_id: str) -> Payment | None:

@@ -161,8 +161,9 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         created_at=now,
         updated_at=now,
     )
+    # Written when the transaction commits (with the status the confirmation gives it, in one INSERT), or at a
+    # checkpoint before a provider is called over the network.
     session.add(payment)
-    await session.flush()
     return payment
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import os
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
@@ -182,36 +182,43 @@ def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
     return "*" in endpoint.events or event_type in endpoint.events
 
 
+_ENDPOINTS = cast(Table, WebhookEndpoint.__table__)
+# Run with every event: built once (see gateway.db.Prebuilt).
+_SUBSCRIBERS = select(_ENDPOINTS.c.id, _ENDPOINTS.c.events).where(
+    _ENDPOINTS.c.merchant_id == bindparam("merchant_id"),
+    _ENDPOINTS.c.livemode == bindparam("livemode"),
+    _ENDPOINTS.c.status == ENABLED,
+    _ENDPOINTS.c.deleted_at.is_(None),
+)
+_INSERT_DELIVERIES = insert(cast(Table, WebhookDelivery.__table__))
+
+
 async def enqueue_deliveries(session: AsyncSession, rt: Runtime, event: Event) -> int:
     """One delivery per subscribed endpoint, in the transaction that writes the event (the outbox)."""
     endpoints = (
-        await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-                WebhookEndpoint.merchant_id == event.merchant_id,
-                WebhookEndpoint.livemode == event.livemode,
-                WebhookEndpoint.status == ENABLED,
-                WebhookEndpoint.deleted_at.is_(None),
-            )
-        )
+        await session.execute(_SUBSCRIBERS, {"merchant_id": event.merchant_id, "livemode": event.livemode})
     ).all()
     targets = [e.id for e in endpoints if "*" in e.events or event.type in e.events]
-    _queue(session, event.id, targets, event.created_at)
+    await _queue(session, event.id, targets, event.created_at)
     return len(targets)
 
 
-def _queue(session: AsyncSession, event_id: str, endpoint_ids: list[str], now: datetime) -> None:
-    session.add_all(
-        WebhookDelivery(
-            event_id=event_id,
-            endpoint_id=endpoint_id,
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+async def _queue(session: AsyncSession, event_id: str, endpoint_ids: list[str], now: datetime) -> None:
+    if not endpoint_ids:
+        return
+    rows = [
+        {
+            "event_id": event_id,
+            "endpoint_id": endpoint_id,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
         for endpoint_id in endpoint_ids
-    )
+    ]
+    await session.execute(_INSERT_DELIVERIES, rows)
 
 
 async def redeliver(
@@ -232,7 +239,7 @@ async def redeliver(
     else:
         rows, _ = await list_endpoints(session, scope, 1000, None)
         targets = [e.id for e in rows if e.status == ENABLED and _subscribed(e, event.type)]
-    _queue(session, event.id, targets, rt.clock.now())
+    await _queue(session, event.id, targets, rt.clock.now())
     return targets
 
 
