@@ -6,8 +6,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+from aiohttp.abc import AbstractResolver
+from aiohttp.resolver import ThreadedResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -87,8 +92,37 @@ async def resolve_target(url: str, *, allow_private: bool, require_https: bool) 
     addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
     if not addresses:
         raise UrlNotAllowed(f"{host} does not resolve")
-    if not allow_private:
-        for address in addresses:
-            if not is_public(ipaddress.ip_address(address)):
-                raise UrlNotAllowed(f"{host} resolves to {address}, which is not a public address")
+    check_addresses(host, addresses, allow_private=allow_private)
     return Target(scheme=scheme, host=host, port=port, address=addresses[0], path=path)
+
+
+def check_addresses(host: str, addresses: Iterable[str], *, allow_private: bool) -> None:
+    if allow_private:
+        return
+    for address in addresses:
+        if not is_public(ipaddress.ip_address(address.split("%")[0])):
+            raise UrlNotAllowed(f"{host} resolves to {address}, which is not a public address")
+
+
+class CheckedResolver(AbstractResolver):
+    """The webhook client's resolver: a connection only ever goes to an address that was checked, from the one
+    lookup that was checked (a DNS answer that changes between check and connect cannot slip through).
+    aiohttp does not ask a resolver about IP literals: the dispatcher checks those itself."""
+
+    def __init__(self, allow_private: Callable[[], bool]) -> None:
+        self._allow_private = allow_private
+        self._resolver = ThreadedResolver()
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[Any]:
+        try:
+            async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+                found = await self._resolver.resolve(host, port, family)
+        except (OSError, TimeoutError) as exc:
+            raise UrlNotAllowed(f"{host} does not resolve") from exc
+        if not found:
+            raise UrlNotAllowed(f"{host} does not resolve")
+        check_addresses(host, (r["host"] for r in found), allow_private=self._allow_private())
+        return found
+
+    async def close(self) -> None:
+        await self._resolver.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import random
 import secrets
 import time
@@ -14,15 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-import httpx
+import aiohttp
 import structlog
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, literal_column, or_, select, true, update
 from standardwebhooks import Webhook
 
 from gateway import __version__
 from gateway.events.models import Event
 from gateway.runtime import Runtime
-from gateway.webhooks.addresses import UrlNotAllowed, resolve_target
+from gateway.webhooks.addresses import CheckedResolver, UrlNotAllowed, check_addresses, check_scheme
 from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.service import DISABLED, ENABLED, FAILED, PENDING, SUCCEEDED, signing_secrets
 
@@ -65,8 +66,15 @@ def sign(secrets: list[str], msg_id: str, timestamp: int, body: str) -> str:
     return " ".join(Webhook(secret).sign(msg_id, at, body) for secret in secrets)
 
 
-def _retry_after(response: httpx.Response, now: float) -> float | None:
-    value = response.headers.get("retry-after")
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     if value.strip().isdigit():
@@ -95,15 +103,26 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.lease = timedelta(seconds=timeout * 2 + 30)
         self._slots = asyncio.Semaphore(concurrency)
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
-            headers={"user-agent": USER_AGENT},
-        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        # aiohttp, not httpx: measured at ~80 µs of CPU per POST against httpx's ~1.4 ms (bench/RESULTS.md).
+        # No proxies from the environment, no redirects followed, and every connection goes to an address
+        # the resolver checked (SSRF); created lazily, inside the running loop.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.concurrency,
+                use_dns_cache=False,
+                resolver=CheckedResolver(lambda: self.rt.settings.allow_private_webhooks),
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"user-agent": USER_AGENT}, trust_env=False, auto_decompress=False
+            )
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def run_once(self) -> int:
         """Claim what is due, deliver it, record the attempts; returns how many were attempted."""
@@ -130,34 +149,9 @@ class Dispatcher:
         now = rt.clock.now()
         token = secrets.token_hex(16)
         async with rt.db.transaction() as session:
-            # At most `per_endpoint` due deliveries of each endpoint per claim, ranked in the query itself: a
+            # At most `per_endpoint` due deliveries of each endpoint per claim, chosen in the query itself: a
             # backlogged or slow endpoint can never fill the batch and starve the others.
-            ranked = (
-                select(
-                    WebhookDelivery.id,
-                    WebhookDelivery.next_attempt_at,
-                    func.row_number()
-                    .over(
-                        partition_by=WebhookDelivery.endpoint_id,
-                        order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
-                    )
-                    .label("rank"),
-                )
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(
-                    WebhookDelivery.status == PENDING,
-                    WebhookDelivery.next_attempt_at <= now,
-                    or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
-                    WebhookEndpoint.status == ENABLED,
-                )
-                .subquery()
-            )
-            candidates = (
-                select(ranked.c.id)
-                .where(ranked.c.rank <= self.per_endpoint)
-                .order_by(ranked.c.next_attempt_at, ranked.c.id)
-                .limit(self.batch)
-            )
+            candidates = self._candidates(now)
             due = select(WebhookDelivery.id).where(WebhookDelivery.id.in_(candidates)).order_by(WebhookDelivery.id)
             if not rt.db.is_sqlite:  # SQLite's IMMEDIATE transaction already serialises claims
                 due = due.with_for_update(skip_locked=True)
@@ -194,50 +188,93 @@ class Dispatcher:
                 for d_id, attempts, event_id, body, endpoint in loaded
             ]
 
+    def _candidates(self, now: datetime) -> Select[tuple[int]]:
+        claimable = (
+            # A literal, so that a prepared (generic) plan can still use the partial indexes on pending rows.
+            WebhookDelivery.status == literal_column(f"'{PENDING}'"),
+            WebhookDelivery.next_attempt_at <= now,
+            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+        )
+        if not self.rt.db.is_sqlite:
+            # PostgreSQL: for each enabled endpoint, its first due deliveries straight off the
+            # (endpoint_id, next_attempt_at, id) partial index — the cost is what is taken, not the backlog.
+            per_endpoint = (
+                select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
+                .where(WebhookDelivery.endpoint_id == WebhookEndpoint.id, *claimable)
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(self.per_endpoint)
+                .lateral("due")
+            )
+            return (
+                select(per_endpoint.c.id)
+                .select_from(WebhookEndpoint)
+                .join(per_endpoint, true())
+                .where(WebhookEndpoint.status == ENABLED)
+                .order_by(per_endpoint.c.next_attempt_at, per_endpoint.c.id)
+                .limit(self.batch)
+            )
+        # SQLite (development) has no LATERAL: rank every due delivery per endpoint instead.
+        ranked = (
+            select(
+                WebhookDelivery.id,
+                WebhookDelivery.next_attempt_at,
+                func.row_number()
+                .over(
+                    partition_by=WebhookDelivery.endpoint_id,
+                    order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
+                )
+                .label("rank"),
+            )
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(*claimable, WebhookEndpoint.status == ENABLED)
+            .subquery()
+        )
+        return (
+            select(ranked.c.id)
+            .where(ranked.c.rank <= self.per_endpoint)
+            .order_by(ranked.c.next_attempt_at, ranked.c.id)
+            .limit(self.batch)
+        )
+
     async def _deliver(self, job: Job) -> Result:
         async with self._slots:
             started = time.perf_counter()
             try:
-                target = await resolve_target(
-                    job.url,
-                    allow_private=self.rt.settings.allow_private_webhooks,
-                    require_https=not self.rt.settings.is_development,
-                )
+                _scheme, host, _port, _path = check_scheme(job.url, require_https=not self.rt.settings.is_development)
+                if _is_ip_literal(host):  # never given to the resolver
+                    check_addresses(host, [host], allow_private=self.rt.settings.allow_private_webhooks)
             except UrlNotAllowed as exc:
                 return Result(job, None, f"url_not_allowed: {exc}", 0, None, None)
             timestamp = int(time.time())  # the receiver checks it against its own wall clock
             headers = {
-                "host": target.host_header,
                 "content-type": "application/json",
                 "webhook-id": job.event_id,
                 "webhook-timestamp": str(timestamp),
                 "webhook-signature": sign(job.secrets, job.event_id, timestamp, job.body),
             }
-            # Connect to the address that was checked; TLS still verifies the certificate for the host name.
-            extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
             try:
                 # One deadline for the whole attempt: a receiver trickling bytes cannot hold a slot (or outlive
                 # the lease) by answering each read just in time.
-                async with asyncio.timeout(self.timeout):
-                    request = self._http.build_request(
-                        "POST", target.url, content=job.body.encode(), headers=headers, extensions=extensions
-                    )
-                    response = await self._http.send(request, stream=True)
-                    try:
-                        snippet = bytearray()
-                        async for chunk in response.aiter_raw():
-                            snippet += chunk
-                            if len(snippet) >= RESPONSE_BODY_LIMIT:
-                                break
-                    finally:
-                        await response.aclose()
-            except (httpx.TimeoutException, TimeoutError):
+                async with (
+                    asyncio.timeout(self.timeout),
+                    self._http().post(job.url, data=job.body.encode(), headers=headers, allow_redirects=False) as r,
+                ):
+                    snippet = bytearray()
+                    while len(snippet) < RESPONSE_BODY_LIMIT:
+                        chunk = await r.content.read(RESPONSE_BODY_LIMIT - len(snippet))
+                        if not chunk:
+                            break
+                        snippet += chunk
+                    status, retry_header = r.status, r.headers.get("retry-after")
+            except UrlNotAllowed as exc:
+                return self._result(job, started, None, f"url_not_allowed: {exc}", None, None)
+            except TimeoutError:
                 return self._result(job, started, None, f"timeout after {self.timeout:g}s", None, None)
-            except httpx.HTTPError as exc:
+            except (aiohttp.ClientError, OSError) as exc:
                 return self._result(job, started, None, f"{type(exc).__name__}: {exc}"[:500], None, None)
-            retry_after = _retry_after(response, time.time()) if response.status_code in (429, 503) else None
-            body = bytes(snippet[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace")
-            return self._result(job, started, response.status_code, None, body, retry_after)
+            retry_after = _retry_after(retry_header, time.time()) if status in (429, 503) else None
+            body = bytes(snippet).decode("utf-8", errors="replace")
+            return self._result(job, started, status, None, body, retry_after)
 
     def _result(
         self,

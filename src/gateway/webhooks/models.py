@@ -42,6 +42,15 @@ class WebhookDelivery(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # Each endpoint's due deliveries in order: the dispatcher's per-endpoint claim (a LATERAL probe).
+        Index(
+            "ix_webhook_deliveries_endpoint_due",
+            "endpoint_id",
+            "next_attempt_at",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index(None, "endpoint_id", "status"),
         Index(None, "event_id"),
     )
