@@ -26,7 +26,7 @@ class CompletedResponses:
     Bounded by the bytes of the bodies kept.
     """
 
-    def __init__(self, clock: Clock, ttl_seconds: float = 300, max_bytes: int = 16 * 1024 * 1024) -> None:
+    def __init__(self, clock: Clock, ttl_seconds: float = 300, max_bytes: int = 8 * 1024 * 1024) -> None:
         self._entries: TTLCache[tuple[str, str], Completed] = TTLCache(
             maxsize=max_bytes, ttl=ttl_seconds, timer=lambda: clock.now().timestamp(), getsizeof=_size
         )
@@ -41,4 +41,4 @@ class CompletedResponses:
 
 
 def _size(entry: Completed) -> int:
-    return len(entry.body) + len(entry.path) + 200
+    return len(entry.body) + len(entry.path) + 400  # with the key, the digest and the cache's own links

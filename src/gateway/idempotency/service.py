@@ -212,7 +212,9 @@ def _check_same_request(request: _Request, method: str, path: str, digest: str) 
 
 
 def _remember(rt: Runtime, request: _Request, response: StoredResponse) -> None:
-    entry = Completed(request.method, request.path, request.digest, response.status, response.body)
+    # A compact copy: orjson's output keeps its whole (8 KiB) working buffer, ten times a payment's size.
+    body = bytes(memoryview(response.body))
+    entry = Completed(request.method, request.path, request.digest, response.status, body)
     rt.completed_responses.put(request.scope, request.key, entry)
 
 
