@@ -113,26 +113,6 @@ class Database:
         await self.engine.dispose()
 
 
-class Prebuilt:
-    """A statement built once per database dialect and reused, its values bound at execution.
-
-    SQLAlchemy memoises the cache key of a statement object, so a reused statement skips construction,
-    coercion and cache-key generation: on a hot path that is most of the CPU a statement costs
-    (bench/RESULTS.md). Build with `bindparam("name")` where values change, execute with a dict of them.
-    """
-
-    def __init__(self, build: Callable[[str], Executable]) -> None:
-        self._build = build
-        self._built: dict[str, Executable] = {}
-
-    def __call__(self, session: AsyncSession) -> Executable:
-        name = dialect_name(session)
-        statement = self._built.get(name)
-        if statement is None:
-            statement = self._built[name] = self._build(name)
-        return statement
-
-
 def dialect_name(session: AsyncSession) -> str:
     return session.bind.dialect.name if session.bind is not None else "postgresql"
 
@@ -141,6 +121,10 @@ def dialect_insert(name: str) -> Callable[[Table], Any]:
     return postgresql.insert if name == "postgresql" else sqlite.insert
 
 
+# Hot statements are built once and reused, their values bound at execution: SQLAlchemy memoises a statement
+# object's cache key, so reuse skips construction, coercion and cache-key generation — most of the CPU a
+# statement costs on a hot path (bench/RESULTS.md). Dialect-neutral ones are module constants next to their
+# callers; these depend on the dialect.
 _CONFLICT_INSERTS: dict[tuple[str, str, tuple[str, ...], bool], Executable] = {}
 
 

@@ -52,7 +52,7 @@ Operation = Callable[[UnitOfWork, str | None], Awaitable[StoredResponse]]
 
 _TABLE = cast(Table, IdempotencyKey.__table__)
 _KEYS = _TABLE.c
-# The statements of every idempotent request, built once (see gateway.db.Prebuilt).
+# The statements of every idempotent request, built once (reused: see gateway.db).
 _LOCK = (
     select(IdempotencyKey)
     .where(IdempotencyKey.scope == bindparam("scope"), IdempotencyKey.key == bindparam("key"))
@@ -107,7 +107,7 @@ async def run_idempotent(
     known = rt.completed_responses.get(scope, key)
     if known is not None:
         _check_same_request(request, known.method, known.path, known.digest)
-        return StoredResponse(known.status, known.body, replayed=True, problem=known.status >= 400)
+        return _replayed(known.status, known.body)
     owner = secrets.token_hex(16)
     lock_for = timedelta(seconds=rt.settings.idempotency_lock_seconds)
     uow = UnitOfWork(rt.db)
@@ -225,7 +225,11 @@ def _body_context(scope: str, key: str) -> str:
 def _replay(rt: Runtime, record: IdempotencyKey) -> StoredResponse:
     assert record.response_status is not None and record.response_body is not None
     body = rt.secret_box.decrypt(record.response_body, context=_body_context(record.scope, record.key))
-    return StoredResponse(record.response_status, body.encode(), replayed=True, problem=record.response_status >= 400)
+    return _replayed(record.response_status, body.encode())
+
+
+def _replayed(status: int, body: bytes) -> StoredResponse:
+    return StoredResponse(status, body, replayed=True, problem=status >= 400)
 
 
 async def _complete(

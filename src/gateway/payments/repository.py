@@ -20,7 +20,7 @@ def _scoped(scope: MerchantScope) -> Select[Payment]:
     return select(Payment).where(Payment.merchant_id == scope.merchant_id, Payment.livemode == scope.livemode)
 
 
-# The reads of every GET and confirm: built once (see gateway.db.Prebuilt).
+# The reads of every GET and confirm: built once (reused: see gateway.db).
 _BY_ID = select(Payment).where(
     Payment.id == bindparam("id"),
     Payment.merchant_id == bindparam("merchant_id"),

@@ -7,7 +7,6 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,25 +41,6 @@ def is_public(ip: IPAddress) -> bool:
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local)
 
 
-@dataclass(frozen=True)
-class Target:
-    scheme: str
-    host: str
-    port: int
-    address: str
-    path: str
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{self.scheme}://{host}:{self.port}{self.path}"
-
-    @property
-    def host_header(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
-
-
 def check_scheme(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"}:
@@ -81,19 +61,10 @@ def check_scheme(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
 RESOLVE_TIMEOUT_SECONDS = 5.0
 
 
-async def resolve_target(url: str, *, allow_private: bool, require_https: bool) -> Target:
-    """Resolve the URL's host now and check every address it has; raise UrlNotAllowed otherwise."""
-    scheme, host, port, path = check_scheme(url, require_https=require_https)
-    try:
-        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, TimeoutError) as exc:
-        raise UrlNotAllowed(f"{host} does not resolve") from exc
-    addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
-    if not addresses:
-        raise UrlNotAllowed(f"{host} does not resolve")
-    check_addresses(host, addresses, allow_private=allow_private)
-    return Target(scheme=scheme, host=host, port=port, address=addresses[0], path=path)
+async def check_target(url: str, *, allow_private: bool, require_https: bool) -> None:
+    """The URL's form, and every address its host resolves to now; raise UrlNotAllowed otherwise."""
+    _scheme, host, port, _path = check_scheme(url, require_https=require_https)
+    await CheckedResolver(lambda: allow_private).resolve(host, port, socket.AF_UNSPEC)
 
 
 def check_addresses(host: str, addresses: Iterable[str], *, allow_private: bool) -> None:
