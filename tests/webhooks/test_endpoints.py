@@ -122,7 +122,39 @@ async def test_production_requires_https(client: httpx.AsyncClient, merchant: Me
         ("ff02::1", False),
         ("240.0.0.1", False),
         ("0.0.0.0", False),  # noqa: S104 - checked, never bound
+        ("192.0.0.8", False),  # IETF protocol assignments: Python 3.11's table still calls it global
+        ("192.0.0.9", True),  # ... except the two anycast services inside that block
+        ("198.18.0.1", False),
+        ("192.88.99.1", False),
+        ("3fff::1", False),
+        ("64:ff9b:1::1", False),
     ],
 )
 def test_public_address_classification(address: str, public: bool) -> None:
     assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://8.8.8.8:99999/",
+        "http://8.8.8.8:0/",
+        "http://8.8.8.8:http/",
+        "http://[::1/",
+        "http://8.8.8.8/\r\nX-Injected: 1",
+        "http://8.8.8.8/a b",
+        "http://192.0.0.8/",
+    ],
+)
+async def test_malformed_urls_are_refused_even_where_private_addresses_are_allowed(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, url: str
+) -> None:
+    rt.settings.webhook_allow_private = url.endswith("192.0.0.8/") is False
+    response = await client.post(
+        "/v1/webhook-endpoints", headers={**merchant.headers, "x-request-id": "req-bad-url"}, json={"url": url}
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["x-request-id"] == "req-bad-url"
+    assert response.json()["code"] in {"url_not_allowed", "validation_error"}
+    assert response.json()["request_id"] == "req-bad-url"
+    assert (await client.get("/v1/webhook-endpoints", headers=merchant.headers)).json()["data"] == []

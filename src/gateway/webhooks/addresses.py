@@ -15,6 +15,25 @@ from aiohttp.resolver import ThreadedResolver
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# The IANA special-purpose address blocks that are not globally reachable, named explicitly: `is_global` alone
+# follows whatever table the running Python ships (3.11 still calls 192.0.0.8 global).
+NOT_GLOBAL = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+        "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+        "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "::/128", "::1/128", "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20",
+        "fc00::/7", "fe80::/10", "ff00::/8",
+    )
+)  # fmt: skip
+# Within 192.0.0.0/24 and 2001::/23, these few are globally reachable anycast services.
+GLOBAL_EXCEPTIONS = tuple(
+    ipaddress.ip_network(block)
+    for block in ("192.0.0.9/32", "192.0.0.10/32", "2001:1::1/128", "2001:1::2/128", "2001:3::/32", "2001:4:112::/48",
+                  "2001:20::/28", "2001:30::/28")
+)  # fmt: skip
+
 
 class UrlNotAllowed(Exception):
     pass
@@ -38,11 +57,21 @@ def is_public(ip: IPAddress) -> bool:
     embedded = _embedded_ipv4(ip)
     if embedded is not None:  # judged by the IPv4 address the packets really reach
         return is_public(embedded)
+    if any(ip in block for block in GLOBAL_EXCEPTIONS if block.version == ip.version):
+        return True
+    if any(ip in block for block in NOT_GLOBAL if block.version == ip.version):
+        return False
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback or ip.is_link_local)
 
 
 def check_scheme(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
+    if any(ord(ch) <= 0x20 or ord(ch) == 0x7F for ch in url):
+        # urlsplit silently drops tabs and newlines; a header-splitting CR/LF must never reach a request line.
+        raise UrlNotAllowed("the URL contains whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise UrlNotAllowed("the URL cannot be parsed") from None
     if parts.scheme not in {"http", "https"}:
         raise UrlNotAllowed("only http and https URLs are allowed")
     if require_https and parts.scheme != "https":
@@ -51,7 +80,13 @@ def check_scheme(url: str, *, require_https: bool) -> tuple[str, str, int, str]:
         raise UrlNotAllowed("the URL has no host")
     if parts.username or parts.password:
         raise UrlNotAllowed("credentials in the URL are not allowed")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        explicit_port = parts.port
+    except ValueError:
+        raise UrlNotAllowed("the port must be a number from 1 to 65535") from None
+    if explicit_port == 0:
+        raise UrlNotAllowed("the port must be a number from 1 to 65535")
+    port = explicit_port or (443 if parts.scheme == "https" else 80)
     path = parts.path or "/"
     if parts.query:
         path += f"?{parts.query}"
