@@ -116,6 +116,15 @@ def problem_body(
     return orjson.dumps(body)
 
 
+def internal_error_response() -> Response:
+    return problem_response(
+        500,
+        "internal_error",
+        "Internal error",
+        "Something went wrong on our side; it was logged. Retrying is safe.",
+    )
+
+
 def gateway_error_response(exc: GatewayError) -> Response:
     return problem_response(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, headers=exc.headers)
 
@@ -150,7 +159,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            # FastAPI could not decode the body it was parsing as JSON (e.g. nested past the parser's depth).
+            return problem_response(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.")
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
         return problem_response(
             exc.status_code, code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None)
         )
@@ -178,9 +191,4 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("request.unhandled_error", error=type(exc).__name__)
-        return problem_response(
-            500,
-            "internal_error",
-            "Internal error",
-            "Something went wrong on our side; it was logged. Retrying is safe.",
-        )
+        return internal_error_response()
