@@ -57,12 +57,18 @@ def _json_dumps(value: Any) -> str:
 
 
 # JSON columns (customer, metadata, next_action, provider_data) are read on every payment: orjson, not json.
-_JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+# hide_parameters: a statement's parameters (account numbers, payer names, sealed secrets) never reach an
+# exception's text, so no traceback can log them.
+_ENGINE_OPTIONS: dict[str, Any] = {
+    "json_serializer": _json_dumps,
+    "json_deserializer": orjson.loads,
+    "hide_parameters": True,
+}
 
 
 def create_engine(database_url: str, *, pool_size: int = 32) -> AsyncEngine:
     if database_url.startswith("sqlite"):
-        engine = create_async_engine(database_url, connect_args={"timeout": 30}, **_JSON)
+        engine = create_async_engine(database_url, connect_args={"timeout": 30}, **_ENGINE_OPTIONS)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(
@@ -71,7 +77,7 @@ def create_engine(database_url: str, *, pool_size: int = 32) -> AsyncEngine:
         max_overflow=max(pool_size // 4, 4),
         pool_timeout=10,
         connect_args={"timeout": 5, "command_timeout": 30},
-        **_JSON,
+        **_ENGINE_OPTIONS,
     )
 
 

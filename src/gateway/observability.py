@@ -12,11 +12,16 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gateway.masking import mask_free_text, mask_name, mask_number
+
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _REDACT_KEYS = re.compile(r"(secret|token|password|authorization|api_key|signature|hash|cookie)", re.I)
 _MASK_KEYS = re.compile(r"(phone|msisdn|account_number|card|pan)", re.I)
-_LONG_DIGITS = re.compile(r"\d{6,}")
+_NAME_KEYS = re.compile(r"(account_name|payer_name|customer_name|holder)", re.I)
+_PERSON_KEYS = re.compile(r"(customer|payer|counter_account)", re.I)  # whose `name` is a person's
+# Free text: what a payer typed, an error's message, a formatted traceback (the SQL parameters it may quote).
+_FREE_TEXT_KEYS = frozenset({"event", "content", "detail", "error", "exception", "message"})
 
 
 def current_request_id() -> str | None:
@@ -35,28 +40,24 @@ def bind_request_id(request_id: str) -> Callable[[], None]:
     return restore
 
 
-def mask_number(value: str) -> str:
-    """Keep the last 4 characters: enough for an operator to tell two customers apart."""
-    return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
-
-
-def _scrub(key: str, value: Any) -> Any:
+def _scrub(key: str, value: Any, *, person: bool = False) -> Any:
     if isinstance(value, dict):
-        return {k: _scrub(str(k), v) for k, v in value.items()}
+        return {k: _scrub(str(k), v, person=bool(_PERSON_KEYS.search(key))) for k, v in value.items()}
     if _REDACT_KEYS.search(key) and key not in {"request_id"}:
         return "[redacted]"
     if _MASK_KEYS.search(key) and isinstance(value, str | int):
         return mask_number(str(value))
-    if isinstance(value, str) and key in {"content", "detail", "error"}:
-        # Free text may carry an account or phone number the payer typed.
-        return _LONG_DIGITS.sub(lambda m: mask_number(m.group()), value)
+    if isinstance(value, str) and (_NAME_KEYS.search(key) or (person and key == "name")):
+        return mask_name(value)
+    if isinstance(value, str) and key in _FREE_TEXT_KEYS:
+        return mask_free_text(value)
     return value
 
 
 def scrub_sensitive(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Runs after exceptions are formatted: a traceback is text like any other and is masked the same way."""
     for key in list(event_dict):
-        if key != "event":
-            event_dict[key] = _scrub(key, event_dict[key])
+        event_dict[key] = _scrub(key, event_dict[key])
     return event_dict
 
 
@@ -81,8 +82,8 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            scrub_sensitive,
             structlog.processors.format_exc_info,
+            scrub_sensitive,
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -101,6 +102,7 @@ def configure_logging(level: str = "INFO") -> None:
                 structlog.contextvars.merge_contextvars,
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.format_exc_info,
                 scrub_sensitive,
             ],
         )
