@@ -32,7 +32,7 @@ from gateway.payments.api import router as payments_router
 from gateway.refunds.api import router as refunds_router
 from gateway.runtime import ApiKeyCache, Runtime
 from gateway.sandbox.api import router as test_helpers_router
-from gateway.sandbox.app import create_sandbox_app
+from gateway.sandbox.app import create_sandbox_app, in_process_caller
 from gateway.settings import Settings
 from gateway.webhooks.api import router as webhooks_router
 from gateway.webhooks.dispatcher import Dispatcher
@@ -176,9 +176,12 @@ def _attach_sandbox(app: FastAPI, rt: Runtime) -> None:
     rt.provider_http = httpx.AsyncClient(
         timeout=rt.provider_http.timeout,
         headers=rt.provider_http.headers,
-        mounts={public: InProcessTransport(app=app)},
+        mounts={public: InProcessTransport(app=in_process_caller(app))},
     )
-    sandbox = create_sandbox_app(rt.secret_box, public, in_process, rt.clock)
+    development = rt.settings.is_development
+    sandbox = create_sandbox_app(
+        rt.secret_box, public, in_process, rt.clock, control_open_to_network=development, faults=development
+    )
     app.mount("/sandbox", sandbox)
     app.state.sandbox = sandbox
     app.state.sandbox_http = in_process

@@ -192,8 +192,14 @@ def sandbox(
     from gateway.sandbox.app import create_sandbox_app
 
     settings = _settings()
+    # Its own port is not the gateway's: the control routes answer here; the fault switches only in development.
     sandbox_app = create_sandbox_app(
-        SecretBox(settings.master_secret), settings.public_url, httpx.AsyncClient(timeout=10), SystemClock()
+        SecretBox(settings.master_secret),
+        settings.public_url,
+        httpx.AsyncClient(timeout=10),
+        SystemClock(),
+        control_open_to_network=True,
+        faults=settings.is_development,
     )
     uvicorn.run(sandbox_app, host=host, port=port, access_log=False, log_config=None)
 
