@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -60,16 +65,35 @@ def serve(
             f"  demo merchant test key: {key}\n  admin token:            {admin}\n",
             err=True,
         )
-    uvicorn.run(
-        "gateway.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_config=None,
-        proxy_headers=True,
-    )
+    with _metrics_shared_by(workers):
+        uvicorn.run(
+            "gateway.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_config=None,
+            proxy_headers=True,
+        )
+
+
+@contextlib.contextmanager
+def _metrics_shared_by(workers: int) -> Iterator[None]:
+    """With several worker processes, /metrics must be the whole server's: the workers (started after this)
+    write their metrics to a directory of this run, and any of them reads all (an operator's own directory wins)."""
+    from gateway.observability import MULTIPROCESS_DIR_ENV
+
+    if workers <= 1 or os.environ.get(MULTIPROCESS_DIR_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ[MULTIPROCESS_DIR_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 async def _prepare_development(settings: Settings) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, MutableMapping
@@ -10,7 +11,8 @@ from contextvars import ContextVar
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from gateway.masking import mask_free_text, mask_name, mask_number
 
@@ -118,8 +120,16 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("alembic.runtime.migration").setLevel(numeric)  # but say which migrations ran
 
 
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 class Metrics:
-    """One registry per app, so tests and several apps in one process never collide."""
+    """One registry per app, so tests and several apps in one process never collide.
+
+    Under `serve --workers N` the CLI sets PROMETHEUS_MULTIPROC_DIR before the workers start: every process then
+    writes its values to files there, and a scrape of any worker reads all of them (prometheus-client's
+    multiprocess mode).
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -163,13 +173,18 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
             registry=self.registry,
         )
+        # Read from the database at each scrape: whichever process answered last knows the current value.
         self.webhook_backlog = Gauge(
-            "gateway_webhook_backlog", "Webhook deliveries due and not yet delivered", registry=self.registry
+            "gateway_webhook_backlog",
+            "Webhook deliveries due and not yet delivered",
+            registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.webhook_oldest_due_age = Gauge(
             "gateway_webhook_oldest_due_age_seconds",
             "How long the oldest due delivery has waited",
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
         self.provider_calls = Histogram(
             "gateway_provider_call_duration_seconds",
@@ -177,3 +192,11 @@ class Metrics:
             ["provider", "operation", "outcome"],
             registry=self.registry,
         )
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of this process, or of every process of the server in multiprocess mode."""
+        if os.environ.get(MULTIPROCESS_DIR_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 
 from fastapi import APIRouter
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.responses import Response
 
@@ -38,4 +38,4 @@ async def metrics(rt: RuntimeDep) -> Response:
         count, age = await backlog(rt)
         rt.metrics.webhook_backlog.set(count)
         rt.metrics.webhook_oldest_due_age.set(age)
-    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(rt.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
