@@ -292,7 +292,8 @@ class PaymentAdapter(Protocol):
     def verify_notification(
         self, request: InboundRequest, credentials: ProviderCredentials, now: datetime
     ) -> Sequence[ProviderEvent]:
-        """Check the provider's signature and parse; raise NotificationRejected if it cannot be trusted."""
+        """Check the provider's signature and parse; raise NotificationRejected if it cannot be trusted, or
+        NotificationUnusable if it is genuine but cannot be applied (an amount that is no amount)."""
         ...
 
     def verify_return(self, request: InboundRequest, credentials: ProviderCredentials, now: datetime) -> Sequence[str]:
