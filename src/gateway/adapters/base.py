@@ -32,6 +32,10 @@ class Capabilities:
     # A bank transfer may bring less (the payment stays open) or more (the surplus is kept) than asked;
     # a card or wallet charge must bring exactly the amount.
     accepts_partial_funds: bool = False
+    # Several transfers really can arrive for one bank-transfer payment, and each is counted; a card or wallet
+    # order is paid once, so a second success for it is recorded for operators, never credited. Likewise a
+    # failed transfer says nothing about the payment, while a failed card or wallet attempt ends it.
+    accumulates_funds: bool = False
     # Starting a payment makes no network call (a QR or a signed URL): the core then confirms in the same
     # database transaction that creates the payment.
     offline_start: bool = False
@@ -245,6 +249,15 @@ class NotificationRejected(Exception):
         self.reason = reason
 
 
+class NotificationUnusable(NotificationRejected):
+    """A genuine callback (its signature checked) that cannot be applied, e.g. an amount no payment can carry:
+    nothing changes and it is answered with `outcome`, in the provider's own format."""
+
+    def __init__(self, reason: str, outcome: NotificationOutcome) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+
+
 @runtime_checkable
 class PaymentAdapter(Protocol):
     name: str
@@ -279,7 +292,8 @@ class PaymentAdapter(Protocol):
     def verify_notification(
         self, request: InboundRequest, credentials: ProviderCredentials, now: datetime
     ) -> Sequence[ProviderEvent]:
-        """Check the provider's signature and parse; raise NotificationRejected if it cannot be trusted."""
+        """Check the provider's signature and parse; raise NotificationRejected if it cannot be trusted, or
+        NotificationUnusable if it is genuine but cannot be applied (an amount that is no amount)."""
         ...
 
     def verify_return(self, request: InboundRequest, credentials: ProviderCredentials, now: datetime) -> Sequence[str]:

@@ -27,6 +27,7 @@ from gateway.adapters.base import (
     InboundRequest,
     NotificationOutcome,
     NotificationRejected,
+    NotificationUnusable,
     OutboundResponse,
     PaymentDeclined,
     PaymentLookup,
@@ -212,8 +213,9 @@ class PaymentResult(BaseModel):
     amount: int
     orderInfo: str
     orderType: str
-    transId: int
-    resultCode: int
+    # MoMo's numbers are 64-bit; anything longer is no MoMo number (and no column would hold it).
+    transId: int = Field(ge=0, lt=2**63)
+    resultCode: int = Field(ge=-(2**31), lt=2**31)
     message: str
     payType: str
     responseTime: int
@@ -251,6 +253,7 @@ class MoMoAdapter:
         refunds=True,
         partial_refunds=True,
         accepts_partial_funds=False,
+        accumulates_funds=False,
         offline_start=False,
         status_query=True,
     )
@@ -428,13 +431,19 @@ class MoMoAdapter:
             code = request.query.get("partnerCode")
         return code if isinstance(code, str) else None
 
-    def _verified(self, fields: Mapping[str, object], credentials: ProviderCredentials) -> PaymentResult:
+    def _authenticate(self, fields: Mapping[str, object], credentials: ProviderCredentials) -> None:
         secret_key = credentials.secrets.get("secret_key")
         access_key = credentials.secrets.get("access_key")
         if not secret_key or not access_key:
             raise NotificationRejected("no MoMo keys configured for this account")
         if not signature_matches(secret_key, access_key, fields, RESULT_SIGNED):
             raise NotificationRejected("invalid signature")
+
+    def _verified(
+        self, fields: Mapping[str, object], credentials: ProviderCredentials, *, authenticated: bool = False
+    ) -> PaymentResult:
+        if not authenticated:
+            self._authenticate(fields, credentials)
         try:
             result = PaymentResult.model_validate(dict(fields))
         except ValidationError as exc:
@@ -452,7 +461,13 @@ class MoMoAdapter:
             raise NotificationRejected("body is not JSON") from exc
         if not isinstance(data, dict):
             raise NotificationRejected("body is not a JSON object")
-        result = self._verified(data, credentials)
+        self._authenticate(data, credentials)
+        amount = data.get("amount")
+        if type(amount) is not int:  # a JSON integer: never a float, a string or a boolean
+            raise NotificationUnusable(
+                f"amount {str(amount)[:40]} is not a whole number", NotificationOutcome.amount_mismatch
+            )
+        result = self._verified(data, credentials, authenticated=True)
         code = result.resultCode
         if code in PENDING_CODES:
             return []  # the payer has not finished: nothing to apply yet

@@ -20,6 +20,7 @@ from gateway.adapters.base import (
     InboundRequest,
     NotificationOutcome,
     NotificationRejected,
+    NotificationUnusable,
     OutboundResponse,
     PaymentDeclined,
     PaymentLookup,
@@ -119,8 +120,9 @@ class BankNotification(BaseModel):
     bank_bin: str
     account_number: str
     direction: Literal["credit", "debit"]
-    amount: StrictInt = Field(gt=0)
-    currency: str = "VND"
+    # Any integer: one no payment can carry is answered as an invalid amount by the core, not as a forgery.
+    amount: StrictInt
+    currency: str = Field(default="VND", pattern=r"^[A-Z]{3}$")
     content: str = ""
     counter_bank_bin: str | None = None
     counter_account_number: str | None = None
@@ -142,6 +144,7 @@ class VietQRAdapter:
         refunds=True,
         partial_refunds=True,
         accepts_partial_funds=True,
+        accumulates_funds=True,
         offline_start=True,
     )
     credentials_model = VietQRCredentials
@@ -272,13 +275,16 @@ class VietQRAdapter:
         if not timestamp.isdigit() or not signature:
             raise NotificationRejected("missing signature headers")
         expected = sign_bank_message(secret, timestamp, request.body)
-        if not hmac.compare_digest(expected, signature.lower()):
+        # Bytes: compare_digest refuses str with non-ASCII characters, and a forger chooses the header.
+        if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
             raise NotificationRejected("invalid signature")
         if abs(now.timestamp() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
             raise NotificationRejected("timestamp outside tolerance")
         try:
             note = BankNotification.model_validate_json(request.body)
         except ValidationError as exc:
+            if any(error["loc"][:1] == ("amount",) for error in exc.errors()):
+                raise NotificationUnusable("amount is not a whole number", NotificationOutcome.amount_mismatch) from exc
             raise NotificationRejected(f"malformed body: {exc.error_count()} errors") from exc
         transaction_id = f"{note.bank_bin}:{note.transaction_id}"
         if note.direction == "debit":
@@ -322,6 +328,8 @@ class VietQRAdapter:
     def acknowledge(self, outcome: NotificationOutcome) -> OutboundResponse:
         if outcome is NotificationOutcome.rejected:
             return OutboundResponse(401, b'{"success":false,"error":"invalid_signature"}')
+        if outcome is NotificationOutcome.amount_mismatch:  # only an amount no transfer can carry
+            return OutboundResponse(400, b'{"success":false,"error":"invalid_amount"}')
         if outcome is NotificationOutcome.error:
             return OutboundResponse(500, b'{"success":false,"error":"retry_later"}')
         return OutboundResponse(200, b'{"success":true}')

@@ -26,6 +26,7 @@ from gateway.adapters.base import (
     InboundRequest,
     NotificationOutcome,
     NotificationRejected,
+    NotificationUnusable,
     OutboundResponse,
     PaymentDeclined,
     PaymentLookup,
@@ -58,6 +59,9 @@ CREATED_BY = "gateway"
 TXN_REF_MAX = 100
 ORDER_INFO_MAX = 255
 REQUEST_ID_MAX = 32
+# Bounds of fields VNPAY sends that the gateway stores (its numbers are ~8-14 digits, its codes 2).
+TRANSACTION_NO_MAX = 64
+CODE_MAX = 8
 
 HASH_FIELD = "vnp_SecureHash"
 HASH_TYPE_FIELD = "vnp_SecureHashType"
@@ -238,6 +242,7 @@ class VNPayAdapter:
         refunds=True,
         partial_refunds=True,
         accepts_partial_funds=False,
+        accumulates_funds=False,
         offline_start=True,
         status_query=True,
     )
@@ -431,11 +436,15 @@ class VNPayAdapter:
         if not txn_ref:
             raise NotificationRejected("malformed: no vnp_TxnRef")
         amount = vnd_from_wire(params.get("vnp_Amount", ""))
-        if amount is None:
-            raise NotificationRejected("malformed: vnp_Amount is not a whole number of VND x 100")
+        if amount is None:  # signed by VNPAY, so answered "04 invalid amount", not "97 invalid signature"
+            raise NotificationUnusable(
+                "vnp_Amount is not a whole number of VND x 100", NotificationOutcome.amount_mismatch
+            )
         response_code = params.get("vnp_ResponseCode", "")
         transaction_status = params.get("vnp_TransactionStatus", "")
         transaction_no = params.get("vnp_TransactionNo", "")
+        if len(transaction_no) > TRANSACTION_NO_MAX or max(len(response_code), len(transaction_status)) > CODE_MAX:
+            raise NotificationRejected("malformed: vnp_TransactionNo, vnp_ResponseCode or its status too long")
         if response_code == "00" and transaction_status == "00":
             if transaction_no in ("", "0"):
                 raise NotificationRejected("malformed: a success without vnp_TransactionNo")

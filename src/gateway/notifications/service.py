@@ -15,6 +15,7 @@ from gateway.adapters.base import (
     InboundRequest,
     NotificationOutcome,
     NotificationRejected,
+    NotificationUnusable,
     OutboundResponse,
     PaymentAdapter,
     PaymentDeclined,
@@ -23,7 +24,7 @@ from gateway.adapters.base import (
     RefundSettled,
 )
 from gateway.adapters.registry import UnknownProvider
-from gateway.domain import PaymentStatus
+from gateway.domain import MAX_AMOUNT, PaymentStatus
 from gateway.errors import GatewayError, NotFound
 from gateway.merchants.credentials import notification_credentials
 from gateway.notifications.models import ProviderNotification
@@ -49,6 +50,9 @@ class InvalidSignature(GatewayError):
 
 Outcome = NotificationOutcome
 _AUDITED_HEADERS = ("content-type", "user-agent", "x-forwarded-for")
+# Of a callback nobody signed, only this much is kept: anyone can post, so the audit must not be a free store.
+UNVERIFIED_AUDIT_BYTES = 4096
+_UNVERIFIED_HEADER_CHARS = 256
 
 
 async def receive_notification(rt: Runtime, provider: str, inbound: InboundRequest) -> OutboundResponse:
@@ -60,21 +64,26 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
     detail: str | None = None
     payment_id: str | None = None
     refund_id: str | None = None
+    genuine = False
     try:
         async with rt.db.transaction() as session:
             candidates = await notification_credentials(session, rt, adapter, adapter.notification_account(inbound))
             verified = _verify(adapter, inbound, candidates, now)
-            if isinstance(verified, str):
+            if isinstance(verified, NotificationUnusable):
+                genuine, outcome, detail = True, verified.outcome, verified.reason
+                log.warning("notification.unusable", provider=provider, reason=verified.reason)
+            elif isinstance(verified, str):
                 outcome, detail = Outcome.rejected, verified
             else:
+                genuine = True
                 events, credentials = verified
                 results = [await apply_provider_event(session, rt, adapter, credentials, event) for event in events]
                 outcome, detail, payment_id, refund_id = _summarise(results)
-            session.add(_audit_row(rt, provider, inbound, now, outcome, detail, payment_id, refund_id))
+            session.add(_audit_row(rt, provider, inbound, now, outcome, genuine, detail, payment_id, refund_id))
     except Exception as exc:
         log.exception("notification.failed", provider=provider, error=type(exc).__name__)
         outcome, detail = Outcome.error, type(exc).__name__
-        await _store_failed(rt, provider, inbound, now, detail)
+        await _store_failed(rt, provider, inbound, now, genuine, detail)
     rt.metrics.notifications.labels(provider, outcome.value).inc()
     log.info(
         "notification.received",
@@ -89,11 +98,13 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
 
 def _verify(
     adapter: PaymentAdapter, inbound: InboundRequest, candidates: list[ProviderCredentials], now: datetime
-) -> tuple[Sequence[ProviderEvent], ProviderCredentials] | str:
+) -> tuple[Sequence[ProviderEvent], ProviderCredentials] | NotificationUnusable | str:
     reason = "no account matches this notification"
     for credentials in candidates:
         try:
             return adapter.verify_notification(inbound, credentials, now), credentials
+        except NotificationUnusable as exc:
+            return exc  # this account's signature matched: no other account's can
         except NotificationRejected as exc:
             reason = exc.reason
     return reason
@@ -128,6 +139,17 @@ async def apply_provider_event(
         )
         if payment is None:
             return Outcome.unmatched, "no matching payment", None, None
+        if adapter.capabilities.accumulates_funds:
+            # One failed transfer is a fact about that transfer: the payer may send another, and whatever
+            # already arrived stays the payment's.
+            log.info(
+                "transfer.failed",
+                provider=adapter.name,
+                payment_id=payment.id,
+                failure_code=event.failure_code,
+                transaction=event.provider_transaction_id,
+            )
+            return Outcome.applied, "a failed transfer: the payment stays payable", payment.id, None
         if (
             event.amount is not None
             and not adapter.capabilities.accepts_partial_funds
@@ -149,25 +171,51 @@ async def _apply_funds(
     payment = await payments_repo.by_provider_reference(
         session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id, lock=True
     )
+    payment_id = payment.id if payment else None
+    if not 0 < event.amount <= MAX_AMOUNT:
+        # No payment can carry it and no ledger column can hold it: refused, and not money to keep on record.
+        log.warning("funds.impossible_amount", provider=adapter.name, amount=str(event.amount)[:40])
+        if payment is None:
+            return Outcome.unmatched, "no matching payment; impossible amount", None, None
+        return Outcome.amount_mismatch, f"impossible amount {str(event.amount)[:40]}", payment_id, None
     reason: str | None = None
+    # Answered as a repeat: the provider must stop sending it, and VNPAY's "02 already confirmed" says so.
+    settled_already = False
     if payment is None:
         reason = "no matching payment"
     elif event.account_key and payment.provider_data.get("account_key") not in (None, event.account_key):
-        reason, payment = "paid into another account than the payment's", None
+        reason, payment, payment_id = "paid into another account than the payment's", None, None
     elif event.currency != payment.currency:
         reason = f"currency {event.currency} differs from the payment's {payment.currency}"
-    elif payment.status == PaymentStatus.failed.value:
-        reason = "the payment had already failed"
     elif not adapter.capabilities.accepts_partial_funds and event.amount != payment.amount:
         # A card or wallet must charge exactly the amount: anything else is refused, not credited — but the
         # money the provider reports is kept on record for reconciliation.
         reason = f"amount {event.amount} != {payment.amount}"
         await record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
         return Outcome.amount_mismatch, reason, payment.id, None
+    elif payment.status == PaymentStatus.failed.value:
+        reason, settled_already = "the payment had already failed", True
+    elif not adapter.capabilities.accumulates_funds and (
+        payment.amount_received > 0 or payment.status == PaymentStatus.succeeded.value
+    ):
+        # A card or wallet order is paid once: a second charge is the payer's money to give back, not more
+        # money for the payment.
+        reason, settled_already = "the order was already paid: a second charge, not credited", True
     fresh = await record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
-    payment_id = payment.id if payment else None
     if not fresh:
         return Outcome.duplicate, "transaction already recorded", payment_id, None
+    if settled_already:
+        assert payment is not None
+        log.warning(
+            "funds.not_credited",
+            provider=adapter.name,
+            payment_id=payment.id,
+            status=payment.status,
+            amount=event.amount,
+            transaction=event.provider_transaction_id,
+            reason=reason,
+        )
+        return Outcome.duplicate, reason, payment.id, None
     if reason is not None or payment is None:
         log.warning(
             "funds.unmatched",
@@ -241,18 +289,30 @@ def _audit_row(
     inbound: InboundRequest,
     now: datetime,
     outcome: NotificationOutcome,
+    verified: bool,
     detail: str | None,
     payment_id: str | None,
     refund_id: str | None,
 ) -> ProviderNotification:
+    """The raw callback: whole when its signature was checked, else a bounded prefix (with its real size)."""
+    body, query = inbound.body, "&".join(f"{k}={v}" for k, v in inbound.query.items())
+    headers = {k: v for k, v in inbound.headers.items() if k in _AUDITED_HEADERS or k.startswith("x-")}
+    if not verified:
+        cut = [f"body {len(body)} bytes"] if len(body) > UNVERIFIED_AUDIT_BYTES else []
+        if len(query) > UNVERIFIED_AUDIT_BYTES:
+            cut.append(f"query {len(query)} characters")
+        if cut:
+            detail = f"{detail or 'unverified'}; kept the first {UNVERIFIED_AUDIT_BYTES} of {', '.join(cut)}"
+        body, query = body[:UNVERIFIED_AUDIT_BYTES], query[:UNVERIFIED_AUDIT_BYTES]
+        headers = {k: v[:_UNVERIFIED_HEADER_CHARS] for k, v in list(headers.items())[:32]}
     return ProviderNotification(
         id=rt.ids.new("ntf"),
         provider=provider,
         http_method=inbound.method,
-        query_string="&".join(f"{k}={v}" for k, v in inbound.query.items()).replace("\x00", ""),
-        headers={k: v for k, v in inbound.headers.items() if k in _AUDITED_HEADERS or k.startswith("x-")},
-        body=inbound.body.decode("utf-8", errors="replace").replace("\x00", "\\u0000"),  # PostgreSQL text takes no NUL
-        verified=outcome is not Outcome.rejected,
+        query_string=query.replace("\x00", ""),
+        headers=headers,
+        body=body.decode("utf-8", errors="replace").replace("\x00", "\\u0000"),  # PostgreSQL text takes no NUL
+        verified=verified,
         outcome=outcome.value,
         detail=(detail or "")[:500] or None,
         payment_id=payment_id,
@@ -261,10 +321,12 @@ def _audit_row(
     )
 
 
-async def _store_failed(rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, detail: str) -> None:
+async def _store_failed(
+    rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, verified: bool, detail: str
+) -> None:
     try:
         async with rt.db.transaction() as session:
-            session.add(_audit_row(rt, provider, inbound, now, Outcome.error, detail, None, None))
+            session.add(_audit_row(rt, provider, inbound, now, Outcome.error, verified, detail, None, None))
     except Exception:
         log.exception("notification.audit_failed", provider=provider)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Select, bindparam, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
@@ -14,6 +14,14 @@ from gateway.domain import PaymentStatus
 from gateway.payments.models import Payment
 
 EXPIRABLE = (PaymentStatus.requires_confirmation.value, PaymentStatus.requires_action.value)
+# Which of several payments one transfer names its money goes to: one still payable, else one that ended
+# unpaid (late funds), else a paid one (a surplus), a failed one last.
+_FUNDS_PREFERENCE = case(
+    (Payment.status.in_((*EXPIRABLE, PaymentStatus.processing.value)), 0),
+    (Payment.status.in_((PaymentStatus.canceled.value, PaymentStatus.expired.value)), 1),
+    (Payment.status == PaymentStatus.succeeded.value, 2),
+    else_=3,
+)
 
 
 def _scoped(scope: MerchantScope) -> Select[Payment]:
@@ -56,7 +64,8 @@ async def by_provider_reference(
     lock: bool,
 ) -> Payment | None:
     """The payment a provider names, by the reference it gave or by the payment id the gateway sent as its order
-    id (so a payment whose start timed out before its reference was stored is still found)."""
+    id (so a payment whose start timed out before its reference was stored is still found). Of several named,
+    the one most able to take the money."""
     if not references:
         return None
     stmt = select(Payment).where(
@@ -66,7 +75,7 @@ async def by_provider_reference(
     )
     if merchant_id is not None:
         stmt = stmt.where(Payment.merchant_id == merchant_id)
-    stmt = stmt.order_by(Payment.id).limit(1)
+    stmt = stmt.order_by(_FUNDS_PREFERENCE, Payment.id).limit(1)
     if lock:
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(stmt)).scalar_one_or_none()

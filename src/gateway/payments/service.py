@@ -386,7 +386,7 @@ async def decline_payment(
     if PaymentStatus(payment.status).is_terminal:
         return False
     await change_status(
-        session, rt, payment, S.failed, failure_code=failure_code, failure_message=failure_message[:255]
+        session, rt, payment, S.failed, failure_code=failure_code[:64], failure_message=failure_message[:255]
     )
     return True
 

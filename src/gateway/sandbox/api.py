@@ -6,6 +6,7 @@ from starlette.responses import Response
 from gateway.api_support import IdempotencyKeyHeader, idempotent, stored
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
+from gateway.domain import PaymentStatus
 from gateway.errors import InvalidState, NotFound, OutcomeNotSupported
 from gateway.idempotency.service import StoredResponse
 from gateway.payments import service as payments
@@ -13,6 +14,7 @@ from gateway.payments.schemas import PaymentObject, TestPayOutcome
 from gateway.sandbox.drivers import DRIVERS
 
 router = APIRouter(prefix="/v1/test-helpers", tags=["test helpers"])
+_SETTLED = frozenset({PaymentStatus.succeeded.value, PaymentStatus.failed.value})
 
 
 @router.post(
@@ -41,6 +43,10 @@ async def pay(
             raise OutcomeNotSupported(f"The {payment.provider} sandbox has no payer simulation.")
         if payment.provider_reference is None:
             raise InvalidState(f"Payment {payment.id} is {payment.status}: confirm it before paying.")
+        if payment.status in _SETTLED and not rt.registry.get(payment.provider).capabilities.accumulates_funds:
+            # A card or wallet order is paid (or failed) once; a bank account takes any further transfer, and a
+            # canceled or expired payment still takes late funds.
+            raise InvalidState(f"Payment {payment.id} is {payment.status}: a {payment.method} order is paid once.")
         amount = params.amount if params.amount is not None else payment.amount - payment.amount_received
         if amount <= 0:
             raise InvalidState(f"Payment {payment.id} owes nothing; pass an amount to overpay.")
