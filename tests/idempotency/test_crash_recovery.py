@@ -56,24 +56,31 @@ def _at(rt: Runtime, seconds: float) -> object:
     return value.replace(tzinfo=None) if rt.db.is_sqlite else value
 
 
-async def test_a_retry_that_takes_over_an_abandoned_key_completes_it(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, database_url: str, clock: ManualClock
-) -> None:
-    """The key of a process that died mid-request is taken over; the retry's answer is stored for every replay."""
+async def _abandoned_key(rt: Runtime, merchant: MerchantHandle, key: str, path: str, body: dict[str, Any]) -> None:
+    """The row a process leaves when it is killed past a checkpoint: unfinished, its lease run out."""
     async with rt.db.transaction() as session:
         await session.execute(
             text(
                 "INSERT INTO idempotency_keys (scope, key, method, path, fingerprint, recovery_point, locked_until,"
-                " owner, created_at) VALUES (:scope, 'abandoned', 'POST', '/v1/payments', :fp, 'started', :until,"
-                " 'dead-process', :now)"
+                " owner, created_at) VALUES (:scope, :key, 'POST', :path, :fp, 'started', :until, 'dead-process',"
+                " :now)"
             ),
             {
                 "scope": f"{merchant.id}/test",
-                "fp": idempotency.fingerprint(orjson.dumps(BODY)),
+                "key": key,
+                "path": path,
+                "fp": idempotency.fingerprint(orjson.dumps(body)),
                 "until": _at(rt, -1),
                 "now": _at(rt, -5),
             },
         )
+
+
+async def test_a_retry_that_takes_over_an_abandoned_key_completes_it(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, database_url: str, clock: ManualClock
+) -> None:
+    """The key of a process that died mid-request is taken over; the retry's answer is stored for every replay."""
+    await _abandoned_key(rt, merchant, "abandoned", "/v1/payments", BODY)
     headers = merchant.idem("abandoned")
     taken_over = await client.post("/v1/payments", json=BODY, headers=headers)
     assert taken_over.status_code == 201, taken_over.text
@@ -85,6 +92,23 @@ async def test_a_retry_that_takes_over_an_abandoned_key_completes_it(
     assert replay.status_code == 201, replay.text
     assert replay.headers.get("idempotent-replayed") == "true"
     assert replay.json() == taken_over.json()
+
+
+async def test_a_refusal_after_a_take_over_is_the_final_answer(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, database_url: str, clock: ManualClock
+) -> None:
+    """The retry that took over a dead attempt's key is refused (4xx): the refusal is stored, not run again."""
+    payment = await create_vietqr_payment(client, merchant)  # not paid: a refund is refused
+    body = {"payment_id": payment["id"]}
+    await _abandoned_key(rt, merchant, "early-refund", "/v1/refunds", body)
+    headers = merchant.idem("early-refund")
+    refused = await client.post("/v1/refunds", json=body, headers=headers)
+    assert refused.status_code == 409 and refused.json()["code"] == "invalid_state"
+    assert (await _key_row(rt, "early-refund"))["response_status"] == 409
+    await pay(client, merchant, payment["id"])
+    async with _cacheless_client(database_url, clock) as other:
+        replay = await other.post("/v1/refunds", json=body, headers=headers)
+    assert replay.status_code == 409 and replay.headers.get("idempotent-replayed") == "true"
 
 
 async def test_a_retry_after_a_crash_past_the_checkpoint_is_replayed_from_the_database(

@@ -74,6 +74,7 @@ _LOCK = (
         _KEYS.path,
         _KEYS.fingerprint,
         _KEYS.resource_id,
+        _KEYS.owner,
         _KEYS.locked_until,
         _KEYS.response_status,
         _KEYS.response_body,
@@ -238,6 +239,8 @@ async def _claim(session: AsyncSession, rt: Runtime, request: _Request, owner: s
     _check_same_request(request, row.method, row.path, row.fingerprint)
     if row.response_status is not None:
         return _Claimed(row.resource_id, row.response_status, row.response_body)
+    if row.owner == owner:  # ours since a checkpoint (see _store_refusal)
+        return _Claimed(row.resource_id)
     if row.locked_until is not None and row.locked_until > now:
         raise IdempotencyKeyInUse(
             "A request with this Idempotency-Key is still in progress; retry shortly.", headers={"Retry-After": "1"}
@@ -350,11 +353,14 @@ async def _store_refusal(rt: Runtime, request: _Request, owner: str, exc: Gatewa
     body = problem_body(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors)
     try:
         async with rt.db.transaction() as session:
-            # The key row is gone if our first transaction created it: write it again. If it survived a checkpoint
-            # it is ours, unless another attempt took it over; then nothing matches and that attempt's answer stands.
-            now = rt.clock.now()
-            await insert_returning_id(session, IdempotencyKey, _new_key(request, owner, now, None), ["scope", "key"])
-            await _complete(session, rt, request, owner, exc.status, body)
+            # Claimed again: the row is gone if our rolled-back transaction created it, still another attempt's if
+            # our take-over was rolled back with it, ours if it survived a checkpoint. Should another attempt hold
+            # it now, or have answered, that attempt's answer stands.
+            claimed = await _claim(session, rt, request, owner)
+            if claimed.response_status is None:
+                await _complete(session, rt, request, owner, exc.status, body)
+    except GatewayError:
+        pass  # another attempt holds the key now
     except Exception:
         log.exception("idempotency.store_failed")
 
