@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tests.conftest import POSTGRES_ADMIN_URL, REQUIRE_POSTGRES, _admin_execute, _postgres_available
+from tests.conftest import BACKENDS, POSTGRES_ADMIN_URL, REQUIRE_POSTGRES, _admin_execute, _postgres_available
 from tests.processes import clean_env, free_port
 
 SECRET_KEY = "resilience-secret-key-0123456789abcdef"
@@ -41,6 +41,8 @@ ADMIN_TOKEN = "adm_resilience"
 
 
 def require_postgres() -> None:
+    if "postgresql" not in BACKENDS:
+        pytest.skip("GATEWAY_TEST_BACKENDS excludes postgresql")
     problem = _postgres_available()
     if problem is not None:
         if REQUIRE_POSTGRES:

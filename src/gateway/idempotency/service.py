@@ -212,7 +212,7 @@ def _ours(request: _Request, owner: str, **values: Any) -> dict[str, Any]:
     return {"w_scope": request.scope, "w_key": request.key, "w_owner": owner, **values}
 
 
-def _new_key(request: _Request, owner: str, now: datetime, locked_until: datetime | None) -> dict[str, Any]:
+def _new_key(request: _Request, owner: str, now: datetime, locked_until: datetime) -> dict[str, Any]:
     return {
         "scope": request.scope,
         "key": request.key,
