@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import BigInteger, DateTime, Dialect, Executable, Integer, MetaData, Table, event
@@ -169,19 +169,32 @@ async def insert_returning_id(
     return (await session.execute(statement, dict(values))).scalar_one_or_none()
 
 
+class CheckpointHolder(Protocol):
+    """What keeps a request's claim (its idempotency key) while the request holds no transaction."""
+
+    async def checkpointed(self, session: AsyncSession, resource_id: str) -> None:
+        """Inside the transaction a checkpoint commits: record how far the request got."""
+
+    def released(self) -> None:
+        """The checkpoint committed: from now until `resumed` no transaction holds the claim."""
+
+    async def resumed(self, session: AsyncSession) -> None:
+        """First thing in the resumed transaction: hold the claim again (or find it lost and raise)."""
+
+
 class UnitOfWork:
     """A request's database work, which may be split around a network call to a provider.
 
     Most requests are one transaction. A request that must call a provider over the network first commits
     what it has (`checkpoint`), talks to the provider holding no transaction and no lock, then continues in
-    a new transaction (`resume`). Hooks registered with `on_checkpoint` record the recovery point (the
-    idempotency key) inside the transaction being committed.
+    a new transaction (`resume`). A `CheckpointHolder` (the idempotency key) records the recovery point in
+    the transaction being committed and keeps the request's claim while no transaction does.
     """
 
     def __init__(self, db: Database) -> None:
         self._db = db
         self._session: AsyncSession | None = None
-        self._checkpoint_hooks: list[Callable[[AsyncSession, str], Awaitable[None]]] = []
+        self._holders: list[CheckpointHolder] = []
 
     @property
     def session(self) -> AsyncSession:
@@ -189,8 +202,8 @@ class UnitOfWork:
             raise RuntimeError("no open transaction")
         return self._session
 
-    def on_checkpoint(self, hook: Callable[[AsyncSession, str], Awaitable[None]]) -> None:
-        self._checkpoint_hooks.append(hook)
+    def hold_with(self, holder: CheckpointHolder) -> None:
+        self._holders.append(holder)
 
     async def begin(self) -> AsyncSession:
         self._session = self._db.sessionmaker()
@@ -213,12 +226,17 @@ class UnitOfWork:
                 await session.close()
 
     async def checkpoint(self, resource_id: str) -> None:
-        for hook in self._checkpoint_hooks:
-            await hook(self.session, resource_id)
+        for holder in self._holders:
+            await holder.checkpointed(self.session, resource_id)
         await self.commit()
+        for holder in self._holders:
+            holder.released()
 
     async def resume(self) -> AsyncSession:
-        return await self.begin()
+        session = await self.begin()
+        for holder in self._holders:
+            await holder.resumed(session)
+        return session
 
     async def __aenter__(self) -> UnitOfWork:
         await self.begin()

@@ -184,7 +184,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> Response:
-        if exc.connection_invalidated:
+        if exc.connection_invalidated or _is_outage(exc):
             return await _database_down(request, exc)
         return await _unexpected(request, exc)
 
@@ -192,3 +192,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_request: Request, exc: Exception) -> Response:
         log.exception("request.unhandled_error", error=type(exc).__name__)
         return internal_error_response()
+
+
+# SQLSTATEs that mean "the server is not there for us right now", which asyncpg raises as plain errors:
+# connection exceptions (08…), operator intervention (57P01 shutting down, 57P02 crashed, 57P03 "the database
+# system is starting up" / "not yet accepting connections"), too many connections (53300).
+_OUTAGE_SQLSTATES = ("08", "57P", "53300")
+
+
+def _is_outage(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_OUTAGE_SQLSTATES)
