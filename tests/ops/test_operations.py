@@ -64,6 +64,7 @@ async def test_database_down_answers_503_problems(unreachable_app: FastAPI) -> N
         ready = await client.get("/readyz")
         assert ready.status_code == 503
         assert ready.headers["content-type"].startswith("application/problem+json")
+        assert ready.headers["retry-after"] == "1"
         created = await client.post(
             "/v1/payments",
             json={"amount": 1000, "method": "vietqr", "reference": "X-1"},

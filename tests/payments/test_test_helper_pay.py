@@ -4,11 +4,15 @@ expired payment still receives late funds."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from gateway.clock import ManualClock
-from tests.conftest import MerchantHandle, create_vietqr_payment, pay
+from gateway.db import UnitOfWork
+from tests.conftest import BASE_URL, MerchantHandle, create_vietqr_payment, pay
 from tests.payments.test_momo_flow import momo_payment
 from tests.payments.test_notifications import events_of, get_payment, ledger_of
 from tests.payments.test_vnpay_flow import create_card_payment
@@ -76,3 +80,30 @@ async def test_late_funds_for_a_canceled_card_payment_and_an_expired_wallet_paym
         assert late.status_code == 200, late.text
         assert (late.json()["status"], late.json()["amount_received"]) == ("succeeded", 150000)
     assert [e.get("late") for e in await events_of(client, merchant, type="payment.succeeded")] == [True, True]
+
+
+async def test_a_pay_retried_after_a_crash_past_the_payment_answers_the_paid_payment(
+    app: FastAPI, merchant: MerchantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        payment = await create_vietqr_payment(client, merchant)
+        original, crashes = UnitOfWork.resume, [RuntimeError("simulated crash after the payer paid")]
+
+        async def crash_once(self: UnitOfWork) -> Any:
+            if crashes:
+                raise crashes.pop()
+            return await original(self)
+
+        monkeypatch.setattr(UnitOfWork, "resume", crash_once)
+        headers = merchant.idem("pay-after-crash")
+        crashed = await client.post(
+            f"/v1/test-helpers/payments/{payment['id']}/pay", json={"outcome": "success"}, headers=headers
+        )
+        assert crashed.status_code == 500
+        retried = await client.post(
+            f"/v1/test-helpers/payments/{payment['id']}/pay", json={"outcome": "success"}, headers=headers
+        )
+        assert retried.status_code == 200, retried.text
+        assert retried.json()["status"] == "succeeded" and retried.json()["amount_received"] == 150000
+        assert len(await ledger_of(client, merchant, payment_id=payment["id"])) == 1

@@ -60,6 +60,7 @@ def test_readyz_and_the_api_recover_when_postgresql_restarts(tmp_path: Path) -> 
                 ready = http.get("/readyz")
                 assert ready.status_code == 503
                 assert ready.headers["content-type"].startswith("application/problem+json")
+                assert ready.headers["retry-after"] == "1"
                 during = http.post("/v1/payments", json=body, headers={**auth, "Idempotency-Key": "during"})
                 assert during.status_code == 503, during.text
                 assert during.headers["content-type"].startswith("application/problem+json")

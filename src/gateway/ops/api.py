@@ -28,7 +28,13 @@ async def readyz(rt: RuntimeDep) -> Response:
             async with rt.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     except Exception:
-        return problem_response(503, "database_unavailable", "Database unavailable", "The database does not answer.")
+        return problem_response(
+            503,
+            "database_unavailable",
+            "Database unavailable",
+            "The database does not answer.",
+            headers={"Retry-After": "1"},
+        )
     return json_response({"status": "ready"})
 
 

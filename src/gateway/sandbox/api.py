@@ -36,8 +36,11 @@ async def pay(
         raise NotFound("Test helpers exist only in test mode.")
     sandbox_url = rt.sandbox_base_url
 
-    async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
+    async def operation(uow: UnitOfWork, resume: str | None) -> StoredResponse:
         payment = await payments.get_payment(uow.session, rt, scope, payment_id)
+        if resume is not None and payment.status == PaymentStatus.succeeded.value:
+            # An earlier attempt under this key reached the payer's step and crashed after it: it paid.
+            return stored(payments.payment_object(payment))
         driver = DRIVERS.get(payment.provider)
         if driver is None:
             raise OutcomeNotSupported(f"The {payment.provider} sandbox has no payer simulation.")
