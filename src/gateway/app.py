@@ -27,6 +27,7 @@ from gateway.merchants.api import router as merchants_router
 from gateway.middleware import RequestContextMiddleware
 from gateway.notifications.api import router as notifications_router
 from gateway.observability import Metrics, configure_logging
+from gateway.openapi import install_openapi
 from gateway.ops.api import router as ops_router
 from gateway.payments.api import router as payments_router
 from gateway.refunds.api import router as refunds_router
@@ -141,6 +142,7 @@ def create_app(
     ):
         app.include_router(router)
     document_webhooks(app)
+    install_openapi(app)
     if settings.sandbox:
         _attach_sandbox(app, rt)
     app.add_middleware(RequestContextMiddleware, metrics=rt.metrics, access_log=settings.access_log)

@@ -8,6 +8,7 @@ import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -18,6 +19,23 @@ from gateway.observability import current_request_id
 log = structlog.get_logger("gateway.errors")
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemFieldError(BaseModel):
+    loc: list[str | int] = Field(description='Where the invalid value is, e.g. ["body", "amount"]')
+    msg: str
+
+
+class Problem(BaseModel):
+    """The body of every error (RFC 9457, `application/problem+json`), as `problem_body` writes it."""
+
+    type: str = Field(description="`about:blank`: the `code` says what went wrong")
+    title: str
+    status: int = Field(ge=100, le=599)
+    detail: str
+    code: str = Field(pattern="^[a-z][a-z0-9_]*$", description="Stable snake_case code; branch on it")
+    request_id: str = Field(description="The response's X-Request-Id")
+    errors: list[ProblemFieldError] = Field(default_factory=list, description="Validation failures only")
 
 
 class GatewayError(Exception):

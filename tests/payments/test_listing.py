@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from gateway.clock import ManualClock
 from tests.conftest import MerchantHandle, create_vietqr_payment, pay
@@ -57,3 +58,25 @@ async def test_refund_list_by_payment(client: httpx.AsyncClient, merchant: Merch
         made.append(refund.json()["id"])
     listed = (await client.get(f"/v1/refunds?payment_id={payment['id']}&limit=2", headers=merchant.headers)).json()
     assert [r["id"] for r in listed["data"]] == made[::-1][:2] and listed["has_more"] is True
+
+
+@pytest.mark.parametrize("value", ["0", "1700000000", "1700000000.5", "2026-11-22", "2026-11-22T10:00:00"])
+async def test_created_filters_take_rfc3339_only(
+    client: httpx.AsyncClient, merchant: MerchantHandle, value: str
+) -> None:
+    # Issue 9: pydantic reads `0` as the unix epoch and accepts dates without an offset; RFC 3339 has neither.
+    for param in ("created_gte", "created_lt"):
+        response = await client.get("/v1/payments", params={param: value}, headers=merchant.headers)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        problem = response.json()
+        assert problem["code"] == "validation_error"
+        assert problem["errors"][0]["loc"] == ["query", param]
+
+
+@pytest.mark.parametrize("value", ["2026-11-22T10:00:00Z", "2026-11-22t16:59:59.123456+07:00", "2026-11-22T10:00:00z"])
+async def test_created_filters_take_rfc3339(client: httpx.AsyncClient, merchant: MerchantHandle, value: str) -> None:
+    await create_vietqr_payment(client, merchant)
+    response = await client.get("/v1/payments", params={"created_gte": value}, headers=merchant.headers)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]) == 1

@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.responses import Response
 
-from gateway.api_support import Limit, StartingAfter
+from gateway.api_support import MERCHANT_KEY, PARAMETERS, Limit, StartingAfter, problems
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.domain import EventType
 from gateway.errors import NotFound
@@ -26,7 +26,12 @@ class EventObject(BaseModel):
     late: bool | None = None
 
 
-@router.get("", response_model=ListEnvelope[EventObject], summary="List events, newest first")
+@router.get(
+    "",
+    response_model=ListEnvelope[EventObject],
+    summary="List events, newest first",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS),
+)
 async def list_events(
     rt: RuntimeDep,
     scope: MerchantDep,
@@ -48,7 +53,12 @@ async def list_events(
     return Response(payload, media_type="application/json")
 
 
-@router.get("/{event_id}", response_model=EventObject, summary="Get an event")
+@router.get(
+    "/{event_id}",
+    response_model=EventObject,
+    summary="Get an event",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS, NotFound),
+)
 async def get_event(event_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
     async with rt.db.transaction() as session:
         body = (

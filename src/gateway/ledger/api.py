@@ -8,9 +8,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from starlette.responses import Response
 
-from gateway.api_support import Limit, StartingAfter, json_response
+from gateway.api_support import MERCHANT_KEY, PARAMETERS, Limit, StartingAfter, json_response, problems
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.clock import isoformat
+from gateway.errors import NotFound
 from gateway.ledger.models import LedgerEntry, LedgerTransaction
 from gateway.ledger.service import merchant_balances
 from gateway.refunds.service import ensure_visible
@@ -52,6 +53,7 @@ class BalanceObject(BaseModel):
     "/v1/ledger/transactions",
     response_model=ListEnvelope[LedgerTransactionObject],
     summary="Ledger transactions, newest first",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS, NotFound),
 )
 async def list_ledger_transactions(
     rt: RuntimeDep,
@@ -103,7 +105,12 @@ async def list_ledger_transactions(
     return json_response(list_document(documents, len(rows) > limit))
 
 
-@router.get("/v1/balance", response_model=BalanceObject, summary="Collected, refunded and net, per currency")
+@router.get(
+    "/v1/balance",
+    response_model=BalanceObject,
+    summary="Collected, refunded and net, per currency",
+    responses=problems(*MERCHANT_KEY),
+)
 async def get_balance(rt: RuntimeDep, scope: MerchantDep) -> Response:
     async with rt.db.transaction() as session:
         balances = await merchant_balances(session, scope.merchant_id, scope.livemode)

@@ -6,17 +6,24 @@ from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
 from gateway.api_support import (
+    ADMIN_TOKEN,
+    IDEMPOTENT,
+    JSON_BODY,
+    PARAMETERS,
     IdempotencyKeyHeader,
     Limit,
     StartingAfter,
+    idempotency_key,
     idempotent,
     json_response,
+    problems,
     stored,
 )
 from gateway.auth import AdminDep, RuntimeDep
 from gateway.clock import isoformat
 from gateway.db import UnitOfWork
 from gateway.domain import KeyMode
+from gateway.errors import NotFound
 from gateway.idempotency.service import StoredResponse
 from gateway.merchants import service
 from gateway.merchants.schemas import (
@@ -26,6 +33,7 @@ from gateway.merchants.schemas import (
     MerchantWithKey,
     NewApiKey,
     ProviderAccountObject,
+    RevokedApiKey,
 )
 from gateway.payments.routing import forget_routing
 from gateway.schemas import ListEnvelope, list_document
@@ -34,7 +42,14 @@ router = APIRouter(prefix="/v1/merchants", tags=["merchants (admin token)"])
 ADMIN_SCOPE = "admin"
 
 
-@router.post("", status_code=201, response_model=MerchantWithKey, summary="Create a merchant and its first test key")
+@router.post(
+    "",
+    status_code=201,
+    response_model=MerchantWithKey,
+    summary="Create a merchant and its first test key",
+    responses=problems(*ADMIN_TOKEN, *JSON_BODY, *IDEMPOTENT),
+    openapi_extra=idempotency_key(required=False),
+)
 async def create_merchant(
     params: MerchantCreate,
     request: Request,
@@ -49,7 +64,12 @@ async def create_merchant(
     return await idempotent(rt, request, ADMIN_SCOPE, idempotency_key, operation)
 
 
-@router.get("", response_model=ListEnvelope[MerchantObject], summary="List merchants")
+@router.get(
+    "",
+    response_model=ListEnvelope[MerchantObject],
+    summary="List merchants",
+    responses=problems(*ADMIN_TOKEN, *PARAMETERS),
+)
 async def list_merchants(
     rt: RuntimeDep, _: AdminDep, limit: Limit = 20, starting_after: StartingAfter = None
 ) -> Response:
@@ -58,14 +78,26 @@ async def list_merchants(
     return json_response(list_document([service.merchant_object(m) for m in rows], has_more))
 
 
-@router.get("/{merchant_id}", response_model=MerchantObject, summary="Get a merchant")
+@router.get(
+    "/{merchant_id}",
+    response_model=MerchantObject,
+    summary="Get a merchant",
+    responses=problems(*ADMIN_TOKEN, *PARAMETERS, NotFound),
+)
 async def get_merchant(merchant_id: str, rt: RuntimeDep, _: AdminDep) -> Response:
     async with rt.db.transaction() as session:
         merchant = await service.get_merchant(session, merchant_id)
     return json_response(service.merchant_object(merchant))
 
 
-@router.post("/{merchant_id}/api-keys", status_code=201, response_model=NewApiKey, summary="Issue an API key")
+@router.post(
+    "/{merchant_id}/api-keys",
+    status_code=201,
+    response_model=NewApiKey,
+    summary="Issue an API key",
+    responses=problems(*ADMIN_TOKEN, *JSON_BODY, *IDEMPOTENT, NotFound),
+    openapi_extra=idempotency_key(required=False),
+)
 async def create_api_key(
     merchant_id: str,
     request: Request,
@@ -84,7 +116,12 @@ async def create_api_key(
     return await idempotent(rt, request, ADMIN_SCOPE, idempotency_key, operation)
 
 
-@router.delete("/{merchant_id}/api-keys/{key_id}", summary="Revoke an API key (it answers 401 at once)")
+@router.delete(
+    "/{merchant_id}/api-keys/{key_id}",
+    response_model=RevokedApiKey,
+    summary="Revoke an API key (it answers 401 at once)",
+    responses=problems(*ADMIN_TOKEN, *PARAMETERS, NotFound),
+)
 async def revoke_api_key(merchant_id: str, key_id: str, rt: RuntimeDep, _: AdminDep) -> Response:
     async with rt.db.transaction() as session:
         key = await service.revoke_api_key(session, rt, merchant_id, key_id)
@@ -103,6 +140,7 @@ async def revoke_api_key(merchant_id: str, key_id: str, rt: RuntimeDep, _: Admin
     "/{merchant_id}/providers/{provider}",
     response_model=ProviderAccountObject,
     summary="Store a provider's live credentials and settings",
+    responses=problems(*ADMIN_TOKEN, *JSON_BODY, NotFound),
     description="For `vietqr`: `bank_bin`, `account_number`, `account_name`, and optionally `webhook_secret` "
     "(the bank's notification key), `api_base_url` and `api_key` (its transfer API, for refunds). Secret "
     "fields are encrypted at rest and never returned.",

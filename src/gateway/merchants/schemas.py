@@ -25,6 +25,14 @@ class NewApiKey(BaseModel):
     created_at: str
 
 
+class RevokedApiKey(BaseModel):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    mode: KeyMode
+    revoked: Literal[True] = True
+    revoked_at: str | None
+
+
 class MerchantObject(BaseModel):
     id: str
     object: Literal["merchant"] = "merchant"

@@ -1,16 +1,42 @@
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.responses import RedirectResponse, Response
 
 from gateway.adapters.base import InboundRequest
-from gateway.api_support import json_response
+from gateway.api_support import PARAMETERS, PAYLOAD_TOO_LARGE, json_response, problems
 from gateway.auth import RuntimeDep
-from gateway.notifications.service import receive_notification, verify_browser_return
+from gateway.domain import PaymentStatus
+from gateway.errors import DatabaseUnavailable, NotFound
+from gateway.notifications.service import InvalidSignature, receive_notification, verify_browser_return
 
 router = APIRouter(tags=["provider callbacks"])
+
+
+def _provider_answers() -> dict[int | str, dict[str, Any]]:
+    """The provider's own acknowledgement formats, beside the gateway's problems (unknown provider, bad request)."""
+    answers = problems(*PARAMETERS, PAYLOAD_TOO_LARGE, NotFound, DatabaseUnavailable)
+    own_format: dict[str, Any] = {"application/json": {"schema": {}}}
+    for status, description in (
+        (200, "Acknowledged, in the provider's format"),
+        (400, "Refused (forged or tampered), in the provider's format (MoMo)"),
+        (401, "Refused (forged or tampered), in the provider's format (VietQR)"),
+        (500, "Not processed yet: the provider's protocol asks it to send the notification again"),
+    ):
+        answer = answers.setdefault(status, {"description": description})
+        answer["description"] = description + (f"; or {answer['description']}" if "content" in answer else "")
+        answer["content"] = {**own_format, **answer.get("content", {})}
+    answers[204] = {"description": "Acknowledged (MoMo expects no content)"}
+    return answers
+
+
+class ReturnStatus(BaseModel):
+    payment_id: str
+    status: PaymentStatus
 
 
 _DESCRIPTION = (
@@ -23,6 +49,7 @@ _DESCRIPTION = (
     "/v1/providers/{provider}/notifications",
     summary="A provider's notification (IPN), POST",
     description=_DESCRIPTION,
+    responses=_provider_answers(),
 )
 async def provider_notification_post(provider: str, request: Request, rt: RuntimeDep) -> Response:
     return await _receive(provider, request, rt)
@@ -32,6 +59,7 @@ async def provider_notification_post(provider: str, request: Request, rt: Runtim
     "/v1/providers/{provider}/notifications",
     summary="A provider's notification (IPN), GET",
     description=_DESCRIPTION,
+    responses=_provider_answers(),
 )
 async def provider_notification_get(provider: str, request: Request, rt: RuntimeDep) -> Response:
     return await _receive(provider, request, rt)
@@ -50,7 +78,17 @@ async def _receive(provider: str, request: Request, rt: RuntimeDep) -> Response:
     "payment's `return_url` with `payment_id` and `status` added. It never changes a payment's state: only "
     "the provider's notification (or a status query) does. A tampered return answers 400 `invalid_signature`.",
     response_class=Response,
-    responses={303: {"description": "Redirect to the payment's return_url"}},
+    responses={
+        200: {
+            "description": "The payment has no return_url: its id and status",
+            "content": {"application/json": {"schema": ReturnStatus.model_json_schema()}},
+        },
+        303: {
+            "description": "Redirect to the payment's return_url",
+            "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
+        },
+        **problems(*PARAMETERS, NotFound, InvalidSignature, DatabaseUnavailable),
+    },
 )
 async def provider_return(provider: str, request: Request, rt: RuntimeDep) -> Response:
     visit = await verify_browser_return(rt, provider, _inbound(request, b""))

@@ -8,9 +8,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.responses import Response
 
-from gateway.api_support import json_response
+from gateway.api_support import json_response, problems
 from gateway.auth import RuntimeDep
-from gateway.errors import problem_response
+from gateway.errors import DatabaseUnavailable, problem_response
 from gateway.webhooks.dispatcher import backlog
 
 router = APIRouter(tags=["operations"])
@@ -21,7 +21,7 @@ async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="The database answers")
+@router.get("/readyz", summary="The database answers", responses=problems(DatabaseUnavailable))
 async def readyz(rt: RuntimeDep) -> Response:
     try:
         async with asyncio.timeout(3):
@@ -38,7 +38,12 @@ async def readyz(rt: RuntimeDep) -> Response:
     return json_response({"status": "ready"})
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(rt: RuntimeDep) -> Response:
     with contextlib.suppress(Exception):  # metrics stay available while the database is not
         count, age = await backlog(rt)

@@ -9,23 +9,52 @@ from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
 from gateway.api_support import (
+    IDEMPOTENCY_REQUIRED,
+    IDEMPOTENT,
+    JSON_BODY,
+    MERCHANT_KEY,
+    PARAMETERS,
+    PAYLOAD_TOO_LARGE,
+    DateTimeFilter,
     IdempotencyKeyHeader,
     Limit,
     StartingAfter,
+    idempotency_key,
     idempotent,
     json_response,
+    problems,
     stored,
 )
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
 from gateway.domain import PaymentMethod, PaymentStatus
-from gateway.errors import InvalidState, ValidationFailed
+from gateway.errors import (
+    AmountOutOfRange,
+    ConfirmationInProgress,
+    CurrencyNotSupported,
+    InvalidState,
+    MethodNotAvailable,
+    NotFound,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+    ValidationFailed,
+)
 from gateway.idempotency.service import StoredResponse
 from gateway.payments import repository, service
 from gateway.payments.schemas import PaymentConfirm, PaymentCreate, PaymentObject
 from gateway.schemas import ListEnvelope, list_document
 
 router = APIRouter(prefix="/v1/payments", tags=["payments"])
+# Confirming asks the provider: its routing, configuration and reachability can refuse.
+CONFIRMING = (
+    InvalidState,
+    ConfirmationInProgress,
+    MethodNotAvailable,
+    AmountOutOfRange,
+    CurrencyNotSupported,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+)
 
 
 @router.post(
@@ -33,6 +62,8 @@ router = APIRouter(prefix="/v1/payments", tags=["payments"])
     status_code=201,
     response_model=PaymentObject,
     summary="Create a payment",
+    responses=problems(*MERCHANT_KEY, *JSON_BODY, *IDEMPOTENCY_REQUIRED, *CONFIRMING),
+    openapi_extra=idempotency_key(required=True),
     description="Requires an Idempotency-Key. With `confirm: true` the payment is created and confirmed in one "
     "call: a VietQR payment then answers `requires_action` with a `display_qr` next action.",
 )
@@ -58,7 +89,12 @@ async def create_payment(
     return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation, required=True)
 
 
-@router.get("", response_model=ListEnvelope[PaymentObject], summary="List payments, newest first")
+@router.get(
+    "",
+    response_model=ListEnvelope[PaymentObject],
+    summary="List payments, newest first",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS),
+)
 async def list_payments(
     rt: RuntimeDep,
     scope: MerchantDep,
@@ -68,8 +104,8 @@ async def list_payments(
     method: PaymentMethod | None = None,
     provider: Annotated[str | None, Query(max_length=40)] = None,
     reference: Annotated[str | None, Query(max_length=64)] = None,
-    created_gte: datetime | None = None,
-    created_lt: datetime | None = None,
+    created_gte: Annotated[DateTimeFilter | None, Query(description="RFC 3339, inclusive")] = None,
+    created_lt: Annotated[DateTimeFilter | None, Query(description="RFC 3339, exclusive")] = None,
 ) -> Response:
     filters = repository.PaymentFilters(
         status=status,
@@ -99,7 +135,12 @@ def _utc(value: datetime | None, name: str) -> datetime | None:
         raise ValidationFailed.field(["query", name], "out of range") from None
 
 
-@router.get("/{payment_id}", response_model=PaymentObject, summary="Get a payment")
+@router.get(
+    "/{payment_id}",
+    response_model=PaymentObject,
+    summary="Get a payment",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS, NotFound),
+)
 async def get_payment(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
     async with rt.db.transaction() as session:
         payment = await service.get_payment(session, rt, scope, payment_id)
@@ -111,6 +152,8 @@ async def get_payment(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Re
     "/{payment_id}/confirm",
     response_model=PaymentObject,
     summary="Confirm a payment",
+    responses=problems(*MERCHANT_KEY, *JSON_BODY, *IDEMPOTENT, NotFound, *CONFIRMING),
+    openapi_extra=idempotency_key(required=False),
     description="Only from `requires_confirmation`; otherwise 409 `invalid_state`.",
 )
 async def confirm_payment(
@@ -132,6 +175,8 @@ async def confirm_payment(
     "/{payment_id}/cancel",
     response_model=PaymentObject,
     summary="Cancel an unpaid payment",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS, PAYLOAD_TOO_LARGE, *IDEMPOTENT, NotFound, InvalidState),
+    openapi_extra=idempotency_key(required=False),
     description="From `requires_confirmation` or `requires_action`; otherwise 409 `invalid_state`. Funds that "
     "still arrive for a canceled payment make it succeed, with `late: true` on its event.",
 )
@@ -161,7 +206,10 @@ async def _qr_payload(rt: RuntimeDep, scope: MerchantDep, payment_id: str) -> st
 @router.get(
     "/{payment_id}/qr.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={
+        200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        **problems(*MERCHANT_KEY, *PARAMETERS, NotFound, InvalidState),
+    },
     summary="The payment's VietQR code as PNG",
 )
 async def qr_png(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
@@ -175,7 +223,10 @@ async def qr_png(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Respons
 @router.get(
     "/{payment_id}/qr.svg",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses={
+        200: {"content": {"image/svg+xml": {"schema": {"type": "string", "format": "binary"}}}},
+        **problems(*MERCHANT_KEY, *PARAMETERS, NotFound, InvalidState),
+    },
     summary="The payment's VietQR code as SVG",
 )
 async def qr_svg(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:

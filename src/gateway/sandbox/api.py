@@ -3,11 +3,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from gateway.api_support import IdempotencyKeyHeader, idempotent, stored
+from gateway.api_support import (
+    IDEMPOTENT,
+    JSON_BODY,
+    MERCHANT_KEY,
+    IdempotencyKeyHeader,
+    idempotency_key,
+    idempotent,
+    problems,
+    stored,
+)
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
 from gateway.domain import PaymentStatus
-from gateway.errors import InvalidState, NotFound, OutcomeNotSupported
+from gateway.errors import InvalidState, NotFound, OutcomeNotSupported, SandboxFailed
 from gateway.idempotency.service import StoredResponse
 from gateway.payments import service as payments
 from gateway.payments.schemas import PaymentObject, TestPayOutcome
@@ -21,6 +30,10 @@ _SETTLED = frozenset({PaymentStatus.succeeded.value, PaymentStatus.failed.value}
     "/payments/{payment_id}/pay",
     response_model=PaymentObject,
     summary="Act as the payer at the provider's sandbox (test mode only)",
+    responses=problems(
+        *MERCHANT_KEY, *JSON_BODY, *IDEMPOTENT, NotFound, InvalidState, OutcomeNotSupported, SandboxFailed
+    ),
+    openapi_extra=idempotency_key(required=False),
     description="The simulator then notifies the gateway through the same signed callback path as the real "
     "provider. `amount` defaults to what is still owed. Answers 404 for live keys.",
 )

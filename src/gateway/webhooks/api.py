@@ -5,14 +5,29 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 from starlette.responses import Response
 
-from gateway.api_support import IdempotencyKeyHeader, Limit, StartingAfter, idempotent, json_response, stored
+from gateway.api_support import (
+    IDEMPOTENT,
+    JSON_BODY,
+    MERCHANT_KEY,
+    PARAMETERS,
+    IdempotencyKeyHeader,
+    Limit,
+    StartingAfter,
+    idempotency_key,
+    idempotent,
+    json_response,
+    problems,
+    stored,
+)
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
+from gateway.errors import NotFound
 from gateway.idempotency.service import StoredResponse
 from gateway.schemas import ListEnvelope, list_document
 from gateway.webhooks import service
 from gateway.webhooks.schemas import (
     AttemptObject,
+    DeletedEndpoint,
     EndpointCreate,
     EndpointObject,
     EndpointUpdate,
@@ -20,6 +35,7 @@ from gateway.webhooks.schemas import (
     RedeliveryObject,
     RotateSecret,
 )
+from gateway.webhooks.service import UrlNotAllowedError
 
 router = APIRouter(tags=["webhooks"])
 ENDPOINTS = "/v1/webhook-endpoints"
@@ -30,6 +46,8 @@ ENDPOINTS = "/v1/webhook-endpoints"
     status_code=201,
     response_model=EndpointObject,
     summary="Subscribe a URL to events",
+    responses=problems(*MERCHANT_KEY, *JSON_BODY, *IDEMPOTENT, UrlNotAllowedError),
+    openapi_extra=idempotency_key(required=False),
     description="The `secret` (`whsec_…`) is shown only here and by rotation. URLs that resolve to private, "
     "loopback or link-local addresses answer 422 `url_not_allowed` unless the operator allows them; "
     "production requires https.",
@@ -50,7 +68,12 @@ async def create_endpoint(
     return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation)
 
 
-@router.get(ENDPOINTS, response_model=ListEnvelope[EndpointObject], summary="List webhook endpoints")
+@router.get(
+    ENDPOINTS,
+    response_model=ListEnvelope[EndpointObject],
+    summary="List webhook endpoints",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS),
+)
 async def list_endpoints(
     rt: RuntimeDep, scope: MerchantDep, limit: Limit = 20, starting_after: StartingAfter = None
 ) -> Response:
@@ -59,7 +82,12 @@ async def list_endpoints(
     return json_response(list_document([service.endpoint_object(e) for e in rows], has_more))
 
 
-@router.get(ENDPOINTS + "/{endpoint_id}", response_model=EndpointObject, summary="Get a webhook endpoint")
+@router.get(
+    ENDPOINTS + "/{endpoint_id}",
+    response_model=EndpointObject,
+    summary="Get a webhook endpoint",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS, NotFound),
+)
 async def get_endpoint(endpoint_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
     async with rt.db.transaction() as session:
         endpoint = await service.get_endpoint(session, scope, endpoint_id)
@@ -70,6 +98,7 @@ async def get_endpoint(endpoint_id: str, rt: RuntimeDep, scope: MerchantDep) -> 
     ENDPOINTS + "/{endpoint_id}",
     response_model=EndpointObject,
     summary="Change an endpoint's url, events or status",
+    responses=problems(*MERCHANT_KEY, *JSON_BODY, NotFound, UrlNotAllowedError),
 )
 async def update_endpoint(endpoint_id: str, params: EndpointUpdate, rt: RuntimeDep, scope: MerchantDep) -> Response:
     if params.url is not None:
@@ -80,7 +109,12 @@ async def update_endpoint(endpoint_id: str, params: EndpointUpdate, rt: RuntimeD
     return json_response(document)
 
 
-@router.delete(ENDPOINTS + "/{endpoint_id}", summary="Delete an endpoint (its pending deliveries are canceled)")
+@router.delete(
+    ENDPOINTS + "/{endpoint_id}",
+    response_model=DeletedEndpoint,
+    summary="Delete an endpoint (its pending deliveries are canceled)",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS, NotFound),
+)
 async def delete_endpoint(endpoint_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
     async with rt.db.transaction() as session:
         await service.delete_endpoint(session, rt, scope, endpoint_id)
@@ -91,6 +125,8 @@ async def delete_endpoint(endpoint_id: str, rt: RuntimeDep, scope: MerchantDep) 
     ENDPOINTS + "/{endpoint_id}/rotate-secret",
     response_model=EndpointObject,
     summary="Rotate the signing secret",
+    responses=problems(*MERCHANT_KEY, *JSON_BODY, *IDEMPOTENT, NotFound),
+    openapi_extra=idempotency_key(required=False),
     description="Until the old secret expires (`expire_old_after` seconds, default 86400, 0 = at once) every "
     "delivery carries both signatures in `webhook-signature`.",
 )
@@ -115,6 +151,7 @@ async def rotate_secret(
     ENDPOINTS + "/{endpoint_id}/deliveries",
     response_model=ListEnvelope[AttemptObject],
     summary="Delivery attempts to this endpoint, newest first",
+    responses=problems(*MERCHANT_KEY, *PARAMETERS, NotFound),
 )
 async def list_attempts(
     endpoint_id: str,
@@ -134,6 +171,8 @@ async def list_attempts(
     response_model=RedeliveryObject,
     tags=["events"],
     summary="Queue the event again for its subscribed endpoints (or one)",
+    responses=problems(*MERCHANT_KEY, *JSON_BODY, *IDEMPOTENT, NotFound),
+    openapi_extra=idempotency_key(required=False),
 )
 async def redeliver(
     event_id: str,

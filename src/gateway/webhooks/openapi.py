@@ -20,6 +20,13 @@ RETRY_NOTE = (
 )
 
 
+RECEIVER_ANSWERS: dict[int | str, dict[str, Any]] = {
+    "2XX": {"description": "Received: any 2xx within 15 s ends the delivery"},
+    410: {"description": "Gone: the endpoint is disabled"},
+    "default": {"description": "Anything else, or no answer in time, is retried"},
+}
+
+
 class PaymentData(BaseModel):
     object: PaymentObject
 
@@ -59,4 +66,5 @@ def document_webhooks(app: FastAPI) -> None:
             summary=event_type.value,
             description=RETRY_NOTE,
             operation_id=f"webhook_{event_type.name}",
+            responses=RECEIVER_ANSWERS,
         )(receiver)

@@ -65,6 +65,12 @@ class EndpointObject(BaseModel):
     secret: str | None = Field(default=None, description="Only when created and when rotated")
 
 
+class DeletedEndpoint(BaseModel):
+    id: str
+    object: Literal["webhook_endpoint"] = "webhook_endpoint"
+    deleted: Literal[True] = True
+
+
 class AttemptObject(BaseModel):
     id: str
     object: Literal["webhook_attempt"] = "webhook_attempt"
