@@ -128,18 +128,6 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
     asgi.shutdown_lifespans()
 
 
-def _not_utf8(case: Any) -> bool:
-    return isinstance(case.body, bytes) and not _decodes(case.body)
-
-
-def _decodes(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_every_response_is_documented(fuzzed: Fuzzed, method: str, path: str) -> None:
     operation = fuzzed.schema[path][method]
@@ -168,9 +156,6 @@ def test_every_response_is_documented(fuzzed: Fuzzed, method: str, path: str) ->
     )
     @hypothesis.given(case=cases)
     def conforms(case: Any) -> None:
-        # KNOWN DEFECT, the lead's (invalid UTF-8 bodies): such a body answers 400 `http_error`, not the contract's
-        # `malformed_json`; its status and content type are still checked. Remove once that fix is merged.
-        excluded = [response_schema_conformance] if _not_utf8(case) else []
-        case.call_and_validate(checks=CHECKS, excluded_checks=excluded)
+        case.call_and_validate(checks=CHECKS)
 
     conforms()
