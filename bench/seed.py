@@ -23,7 +23,7 @@ import orjson
 from ulid import ULID
 
 from gateway.adapters.emvco import VietQRPayload, build_vietqr
-from gateway.adapters.vietqr import payment_code
+from gateway.adapters.vietqr.wire import payment_code
 from gateway.sandbox.accounts import SANDBOX_SETTINGS
 
 PAYMENT_COLUMNS = (

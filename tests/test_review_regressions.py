@@ -9,7 +9,7 @@ import orjson
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
-from gateway.adapters.vietqr import sign_bank_message
+from gateway.adapters.vietqr.wire import sign_bank_message
 from gateway.app import build_runtime, create_app
 from gateway.clock import ManualClock
 from gateway.domain import EventType

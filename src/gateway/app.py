@@ -12,10 +12,10 @@ from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 
 from gateway import __version__
-from gateway.adapters.momo import MoMoAdapter
+from gateway.adapters.momo.adapter import MoMoAdapter
 from gateway.adapters.registry import AdapterRegistry
-from gateway.adapters.vietqr import VietQRAdapter
-from gateway.adapters.vnpay import VNPayAdapter
+from gateway.adapters.vietqr.adapter import VietQRAdapter
+from gateway.adapters.vnpay.adapter import VNPayAdapter
 from gateway.clock import Clock, IdGenerator, SystemClock
 from gateway.crypto import SecretBox
 from gateway.db import Database, create_engine

@@ -12,7 +12,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
 from gateway.adapters.base import ProviderContext, StartPayment, StartRefund
-from gateway.adapters.vietqr import VietQRAdapter
+from gateway.adapters.vietqr.adapter import VietQRAdapter
 from gateway.app import create_app
 from gateway.clock import ManualClock
 from gateway.idempotency.service import purge_expired

@@ -23,7 +23,7 @@ from gateway.adapters.base import (
     StartPayment,
     StatusResult,
 )
-from gateway.adapters.momo import RESULT_SIGNED, momo_signature
+from gateway.adapters.momo.wire import RESULT_SIGNED, momo_signature
 from gateway.merchants.credentials import context_for
 from gateway.runtime import Runtime
 from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from gateway.adapters.vietqr import payment_code, sign_bank_message
+from gateway.adapters.vietqr.wire import payment_code, sign_bank_message
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
 from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from gateway.adapters.base import ProviderContext, ProviderTechnicalError, StartPayment, StartResult
-from gateway.adapters.vietqr import VietQRAdapter
+from gateway.adapters.vietqr.adapter import VietQRAdapter
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
 from tests.conftest import ADMIN, MerchantHandle

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from gateway.adapters.base import PaymentLookup, ProviderContext, ProviderStatus, RefundLookup, RefundOutcome
 from gateway.adapters.base import StartRefund as StartRefundRequest
-from gateway.adapters.vnpay import hash_data, secure_hash
+from gateway.adapters.vnpay.wire import hash_data, secure_hash
 from gateway.merchants.credentials import context_for
 from gateway.payments.models import Payment
 from gateway.runtime import Runtime

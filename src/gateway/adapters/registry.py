@@ -7,7 +7,7 @@ from importlib.metadata import entry_points
 
 import structlog
 
-from gateway.adapters.base import PaymentAdapter
+from gateway.adapters.base import PaymentAdapter, Refunds
 from gateway.domain import PaymentMethod
 
 log = structlog.get_logger("gateway.adapters")
@@ -28,6 +28,8 @@ class AdapterRegistry:
     def register(self, adapter: PaymentAdapter) -> None:
         if not isinstance(adapter, PaymentAdapter):
             raise TypeError(f"{adapter!r} does not implement PaymentAdapter")
+        if adapter.capabilities.partial_refunds and not isinstance(adapter, Refunds):
+            raise TypeError(f"{adapter.name} declares partial refunds but does not implement Refunds")
         self._adapters[adapter.name] = adapter
 
     def get(self, name: str) -> PaymentAdapter:

@@ -16,13 +16,13 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.adapters.momo.simulator import create_momo_simulator
+from gateway.adapters.vietqr.simulator import SandboxBank
+from gateway.adapters.vnpay.simulator import create_vnpay_simulator
 from gateway.clock import Clock
 from gateway.crypto import SecretBox
 from gateway.errors import problem_response
 from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets
-from gateway.sandbox.momo_wallet import create_momo_simulator
-from gateway.sandbox.vietqr_bank import SandboxBank
-from gateway.sandbox.vnpay_gateway import create_vnpay_simulator
 
 IN_PROCESS = "gateway.in_process"
 # `_sandbox/` routes a payer's browser posts to from a simulator's payment page.

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
+from gateway.adapters.momo.simulator import pay_momo
+from gateway.adapters.vnpay.simulator import pay_vnpay
 from gateway.errors import SandboxFailed
-from gateway.sandbox.momo_wallet import pay_momo
-from gateway.sandbox.vnpay_gateway import pay_vnpay
 
 
 async def _pay_vietqr(

@@ -7,6 +7,7 @@ API, confirming each with a signed debit notification. State lives in memory: it
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,20 +19,14 @@ from fastapi import BackgroundTasks, FastAPI, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.responses import JSONResponse
 
-from gateway.adapters.vietqr import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_bank_message
+from gateway.adapters.vietqr.wire import SIGNATURE_HEADER, TIMESTAMP_HEADER, TransferRequest, sign_bank_message
 from gateway.clock import Clock
-from gateway.crypto import constant_time_equals
 
 log = structlog.get_logger("gateway.sandbox.vietqr")
 
 
-class TransferRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    request_id: str = Field(min_length=1, max_length=64)
-    to_bank_bin: str = Field(pattern=r"^[0-9]{6}$")
-    to_account_number: str = Field(min_length=1, max_length=19)
-    amount: StrictInt = Field(gt=0)
-    content: str = Field(default="", max_length=210)
+def _authorized(authorization: str, api_key: str) -> bool:
+    return hmac.compare_digest(authorization.encode(), f"Bearer {api_key}".encode())
 
 
 class IncomingTransfer(BaseModel):
@@ -138,7 +133,7 @@ class SandboxBank:
         async def create_transfer(
             transfer: TransferRequest, background: BackgroundTasks, authorization: str = Header(default="")
         ) -> JSONResponse:
-            if not constant_time_equals(authorization, f"Bearer {self.api_key}"):
+            if not _authorized(authorization, self.api_key):
                 return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
             existing = self.transfers.get(transfer.request_id)
             if existing is not None:  # idempotent on request_id
@@ -155,7 +150,7 @@ class SandboxBank:
 
         @app.get("/transfers/{request_id}")
         async def get_transfer(request_id: str, authorization: str = Header(default="")) -> JSONResponse:
-            if not constant_time_equals(authorization, f"Bearer {self.api_key}"):
+            if not _authorized(authorization, self.api_key):
                 return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
             record = self.transfers.get(request_id)
             if record is None:

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from gateway.adapters.momo import (
+from gateway.adapters.momo.wire import (
     CREATE_SIGNED,
     QUERY_SIGNED,
     REFUND_SIGNED,

@@ -32,7 +32,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from gateway.adapters.vnpay import (
+from gateway.adapters.vnpay.wire import (
     HASH_FIELD,
     QUERYDR_REQUEST_FIELDS,
     QUERYDR_RESPONSE_FIELDS,
