@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
 
 import structlog
 
 from gateway.adapters.base import PaymentAdapter, Refunds
+from gateway.adapters.momo.adapter import MoMoAdapter
+from gateway.adapters.vietqr.adapter import VietQRAdapter
+from gateway.adapters.vnpay.adapter import VNPayAdapter
 from gateway.domain import PaymentMethod
 
 log = structlog.get_logger("gateway.adapters")
@@ -38,6 +41,9 @@ class AdapterRegistry:
         except KeyError:
             raise UnknownProvider(name) from None
 
+    def __iter__(self) -> Iterator[PaymentAdapter]:
+        return iter(self._adapters.values())
+
     def __contains__(self, name: object) -> bool:
         return name in self._adapters
 
@@ -58,3 +64,8 @@ class AdapterRegistry:
             except Exception as exc:  # a broken plug-in must not stop the gateway
                 log.error("adapter.load_failed", entry_point=ep.name, error=str(exc))
         return registry
+
+
+def installed_registry() -> AdapterRegistry:
+    """The built-in providers (one line each) and every installed package's."""
+    return AdapterRegistry.with_installed([VietQRAdapter(), VNPayAdapter(), MoMoAdapter()])

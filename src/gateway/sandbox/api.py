@@ -3,15 +3,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from gateway.adapters.testmode import Sandboxed, SandboxPayerFailed
 from gateway.api_support import IdempotencyKeyHeader, idempotent, stored
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
 from gateway.domain import PaymentStatus
-from gateway.errors import InvalidState, NotFound, OutcomeNotSupported
+from gateway.errors import InvalidState, NotFound, OutcomeNotSupported, SandboxFailed
 from gateway.idempotency.service import StoredResponse
 from gateway.payments import service as payments
 from gateway.payments.schemas import PaymentObject, TestPayOutcome
-from gateway.sandbox.drivers import DRIVERS
 
 router = APIRouter(prefix="/v1/test-helpers", tags=["test helpers"])
 _SETTLED = frozenset({PaymentStatus.succeeded.value, PaymentStatus.failed.value})
@@ -38,12 +38,12 @@ async def pay(
 
     async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
         payment = await payments.get_payment(uow.session, rt, scope, payment_id)
-        driver = DRIVERS.get(payment.provider)
-        if driver is None:
+        adapter = rt.registry.get(payment.provider)
+        if not isinstance(adapter, Sandboxed):
             raise OutcomeNotSupported(f"The {payment.provider} sandbox has no payer simulation.")
         if payment.provider_reference is None:
             raise InvalidState(f"Payment {payment.id} is {payment.status}: confirm it before paying.")
-        if payment.status in _SETTLED and not rt.registry.get(payment.provider).capabilities.accumulates_funds:
+        if payment.status in _SETTLED and not adapter.capabilities.accumulates_funds:
             # A card or wallet order is paid (or failed) once; a bank account takes any further transfer, and a
             # canceled or expired payment still takes late funds.
             raise InvalidState(f"Payment {payment.id} is {payment.status}: a {payment.method} order is paid once.")
@@ -53,7 +53,12 @@ async def pay(
         provider_data = dict(payment.provider_data)
         # The simulator calls back into this gateway: hold no transaction (and no SQLite write lock) meanwhile.
         await uow.checkpoint(payment.id)
-        await driver(rt.provider_http, sandbox_url, provider_data, params.outcome, amount)
+        try:
+            await adapter.sandbox.pay(
+                rt.provider_http, f"{sandbox_url}/{payment.provider}", provider_data, params.outcome, amount
+            )
+        except SandboxPayerFailed as exc:
+            raise SandboxFailed(str(exc)) from exc
         session = await uow.resume()
         return stored(payments.payment_object(await payments.get_payment(session, rt, scope, payment_id)))
 

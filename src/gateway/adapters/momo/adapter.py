@@ -43,6 +43,7 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.emvco import to_qr_ascii
 from gateway.adapters.http import parse_answer, send_provider_request
+from gateway.adapters.momo.simulator import create_simulator, pay_momo
 from gateway.adapters.momo.wire import (
     CREATE_PATH,
     CREATE_SIGNED,
@@ -70,6 +71,7 @@ from gateway.adapters.momo.wire import (
     sign_fields,
     signature_matches,
 )
+from gateway.adapters.testmode import SandboxSpec
 from gateway.domain import PaymentMethod
 
 
@@ -106,6 +108,12 @@ class MoMoAdapter:
         offline_start=False,
     )
     credentials_model = MoMoCredentials
+    sandbox = SandboxSpec(
+        settings={"partner_code": "MOMOGWSANDBOX"},
+        secret_names=("access_key", "secret_key"),
+        simulator=create_simulator,
+        pay=pay_momo,
+    )
 
     def account_key(self, settings: Mapping[str, str]) -> str | None:
         return settings["partner_code"]

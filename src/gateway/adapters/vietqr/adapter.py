@@ -35,6 +35,8 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.emvco import VietQRPayload, build_vietqr
 from gateway.adapters.http import parse_answer, send_provider_request
+from gateway.adapters.testmode import SandboxSpec
+from gateway.adapters.vietqr.simulator import create_simulator, pay_by_transfer
 from gateway.adapters.vietqr.wire import (
     SIGNATURE_HEADER,
     SIGNATURE_TOLERANCE_SECONDS,
@@ -76,6 +78,12 @@ class VietQRAdapter:
         offline_start=True,
     )
     credentials_model = VietQRCredentials
+    sandbox = SandboxSpec(
+        settings={"bank_bin": "970436", "account_number": "0011223344", "account_name": "CONG THANH TOAN SANDBOX"},
+        secret_names=("webhook_secret", "api_key"),
+        simulator=create_simulator,
+        pay=pay_by_transfer,
+    )
 
     def account_key(self, settings: Mapping[str, str]) -> str | None:
         return account_key_of(settings["bank_bin"], settings["account_number"])

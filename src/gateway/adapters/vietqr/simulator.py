@@ -19,6 +19,7 @@ from fastapi import BackgroundTasks, FastAPI, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.responses import JSONResponse
 
+from gateway.adapters.testmode import SandboxPayerFailed, SimulatorContext
 from gateway.adapters.vietqr.wire import SIGNATURE_HEADER, TIMESTAMP_HEADER, TransferRequest, sign_bank_message
 from gateway.clock import Clock
 
@@ -175,3 +176,37 @@ class SandboxBank:
             return JSONResponse({"fail_next_transfers": self.fail_next_transfers})
 
         return app
+
+
+def create_simulator(ctx: SimulatorContext) -> FastAPI:
+    bank = SandboxBank(
+        bank_bin=ctx.settings["bank_bin"],
+        account_number=ctx.settings["account_number"],
+        account_name=ctx.settings["account_name"],
+        webhook_secret=ctx.secrets["webhook_secret"],
+        api_key=ctx.secrets["api_key"],
+        notify_url=ctx.notification_url,
+        http=ctx.http,
+        clock=ctx.clock,
+    )
+    app = bank.build_app()
+    app.state.bank = bank
+    return app
+
+
+async def pay_by_transfer(
+    http: httpx.AsyncClient, base_url: str, provider_data: dict[str, Any], outcome: str, amount: int
+) -> None:
+    """The test helpers' payer: send the transfer the QR asks for from a banking app."""
+    response = await http.post(
+        f"{base_url}/_sandbox/incoming-transfers",
+        json={
+            "to_bank_bin": provider_data["bank_bin"],
+            "to_account_number": provider_data["account_number"],
+            "amount": amount,
+            "content": f"{provider_data['payment_code']} chuyen tien",
+            "outcome": outcome,
+        },
+    )
+    if response.status_code != 200 or response.json().get("notified_status") != 200:
+        raise SandboxPayerFailed(f"The sandbox bank could not deliver the transfer: {response.text[:200]}")

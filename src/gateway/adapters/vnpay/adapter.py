@@ -42,6 +42,8 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.emvco import to_qr_ascii
 from gateway.adapters.http import send_provider_request
+from gateway.adapters.testmode import SandboxSpec
+from gateway.adapters.vnpay.simulator import create_simulator, pay_vnpay
 from gateway.adapters.vnpay.wire import (
     API_PATH,
     CODE_MAX,
@@ -136,6 +138,9 @@ class VNPayAdapter:
         offline_start=True,
     )
     credentials_model = VNPayCredentials
+    sandbox = SandboxSpec(
+        settings={"tmn_code": "GWSANDBX"}, secret_names=("hash_secret",), simulator=create_simulator, pay=pay_vnpay
+    )
 
     def account_key(self, settings: Mapping[str, str]) -> str | None:
         return settings["tmn_code"]
