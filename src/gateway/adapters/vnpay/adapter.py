@@ -63,6 +63,7 @@ from gateway.adapters.vnpay.wire import (
     TRANSACTION_TYPE_PARTIAL,
     TXN_REF_MAX,
     VERSION,
+    MerchantApiAnswer,
     hash_data,
     hashes_equal,
     pipe_hash,
@@ -200,17 +201,17 @@ class VNPayAdapter:
         }
         body[HASH_FIELD] = pipe_hash(_secret(credentials), QUERYDR_REQUEST_FIELDS, body)
         answer = await _call_api(ctx, body, QUERYDR_RESPONSE_FIELDS)
-        code = answer.get("vnp_ResponseCode", "")
+        code = answer.vnp_ResponseCode
         if code == "91":  # VNPAY has no such transaction: the payer never paid
             return StatusResult(ProviderStatus.requires_action, 0, None)
         if code != "00":
-            raise ProviderTechnicalError(f"VNPAY querydr answered {code}: {answer.get('vnp_Message', '')}")
-        if answer.get("vnp_TxnRef") not in ("", txn_ref):
+            raise ProviderTechnicalError(f"VNPAY querydr answered {code}: {answer.vnp_Message}")
+        if answer.vnp_TxnRef not in ("", txn_ref):
             raise ProviderTechnicalError("VNPAY querydr answered about another transaction")
-        status = answer.get("vnp_TransactionStatus", "")
+        status = answer.vnp_TransactionStatus
         if status == "00":
-            amount = vnd_from_wire(answer.get("vnp_Amount"))
-            transaction_no = answer.get("vnp_TransactionNo", "")
+            amount = vnd_from_wire(answer.vnp_Amount)
+            transaction_no = answer.vnp_TransactionNo
             if amount is None or transaction_no in ("", "0"):
                 raise ProviderTechnicalError("VNPAY querydr reported a success without an amount or number")
             return StatusResult(ProviderStatus.succeeded, amount, transaction_no)
@@ -304,18 +305,18 @@ class VNPayAdapter:
 
     async def _send_refund(self, ctx: ProviderContext, body: Mapping[str, Any]) -> RefundResult:
         answer = await _call_api(ctx, body, REFUND_RESPONSE_FIELDS)
-        code = answer.get("vnp_ResponseCode", "")
+        code = answer.vnp_ResponseCode
         request_id = str(body["vnp_RequestId"])
         if code == "00":
-            transaction_no = answer.get("vnp_TransactionNo", "")
+            transaction_no = answer.vnp_TransactionNo
             return RefundResult(
                 RefundOutcome.succeeded, transaction_no if transaction_no not in ("", "0") else request_id
             )
         if code == "94":  # the same request is already being processed at VNPAY
             return RefundResult(RefundOutcome.pending, request_id)
         if code in ("99", ""):
-            raise ProviderTechnicalError(f"VNPAY refund answered {code or 'no code'}: {answer.get('vnp_Message', '')}")
-        raise ProviderDeclinedError(f"vnpay_{code}", answer.get("vnp_Message") or "VNPAY refused the refund")
+            raise ProviderTechnicalError(f"VNPAY refund answered {code or 'no code'}: {answer.vnp_Message}")
+        raise ProviderDeclinedError(f"vnpay_{code}", answer.vnp_Message or "VNPAY refused the refund")
 
     # --- callbacks --------------------------------------------------------------------------------------
 
@@ -409,8 +410,8 @@ def _verified(request: InboundRequest, credentials: ProviderCredentials) -> dict
     return params
 
 
-async def _call_api(ctx: ProviderContext, body: Mapping[str, Any], response_fields: Sequence[str]) -> dict[str, str]:
-    """POST to the merchant API; the answer's fields as strings, its checksum verified."""
+async def _call_api(ctx: ProviderContext, body: Mapping[str, Any], response_fields: Sequence[str]) -> MerchantApiAnswer:
+    """POST to the merchant API; the answer with its checksum verified."""
     credentials = ctx.credentials
     response = await send_provider_request(
         ctx.http, "VNPAY", "POST", f"{_base(credentials)}{API_PATH}", json=dict(body)
@@ -430,4 +431,4 @@ async def _call_api(ctx: ProviderContext, body: Mapping[str, Any], response_fiel
             raise ProviderTechnicalError("VNPAY's answer carries an invalid checksum")
     elif answer.get("vnp_ResponseCode") == "00":
         raise ProviderTechnicalError("VNPAY's answer is not signed")
-    return answer
+    return MerchantApiAnswer.model_validate(answer)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
+from pydantic import BaseModel, ConfigDict
+
 VERSION = "2.1.0"
 CURRENCY = "VND"
 # Vietnam has kept UTC+7 without daylight saving since 1975: a fixed offset needs no tz database.
@@ -145,3 +147,16 @@ def vnd_from_wire(raw: object) -> int | None:
 
 def query_of(url: str) -> dict[str, str]:
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+class MerchantApiAnswer(BaseModel):
+    """An answer of the merchant API (querydr, refund), its values as strings, once its checksum is verified."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    vnp_ResponseCode: str = ""
+    vnp_Message: str = ""
+    vnp_TxnRef: str | None = None
+    vnp_Amount: str | None = None
+    vnp_TransactionNo: str = ""
+    vnp_TransactionStatus: str = ""
