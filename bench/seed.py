@@ -23,8 +23,8 @@ import orjson
 from ulid import ULID
 
 from gateway.adapters.emvco import VietQRPayload, build_vietqr
-from gateway.adapters.vietqr import payment_code
-from gateway.sandbox.accounts import SANDBOX_SETTINGS
+from gateway.adapters.vietqr.adapter import VietQRAdapter
+from gateway.adapters.vietqr.wire import payment_code
 
 PAYMENT_COLUMNS = (
     "id",
@@ -55,7 +55,7 @@ PAYMENT_COLUMNS = (
     "status_checks",
 )
 SPAN = timedelta(days=365)
-BANK = SANDBOX_SETTINGS["vietqr"]
+BANK = VietQRAdapter.sandbox.settings
 PLACEHOLDER_CODE = "GW000000000000X"
 
 

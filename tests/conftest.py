@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from gateway.adapters.testmode import Sandboxed
 from gateway.app import create_app
 from gateway.clock import ManualClock
 from gateway.ledger.service import find_imbalances
@@ -189,3 +190,10 @@ async def pay(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: s
         json={"outcome": "success", **body},
         headers=merchant.headers,
     )
+
+
+def sandbox_secrets(rt: Runtime, provider: str) -> dict[str, str]:
+    """The secrets of the shared sandbox account the provider's adapter declares (as its simulator has them)."""
+    adapter = rt.registry.get(provider)
+    assert isinstance(adapter, Sandboxed)
+    return adapter.sandbox.secrets(provider, rt.secret_box.derive_token)

@@ -9,7 +9,8 @@ import orjson
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
-from gateway.adapters.vietqr import sign_bank_message
+from gateway.adapters.vietqr.adapter import VietQRAdapter
+from gateway.adapters.vietqr.wire import sign_bank_message
 from gateway.app import build_runtime, create_app
 from gateway.clock import ManualClock
 from gateway.domain import EventType
@@ -17,11 +18,10 @@ from gateway.events.service import record_event
 from gateway.idempotency.models import IdempotencyKey
 from gateway.idempotency.service import fingerprint
 from gateway.runtime import Runtime
-from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets
 from gateway.settings import Settings
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.workers import sweep_once
-from tests.conftest import BASE_URL, MerchantHandle, create_merchant, create_vietqr_payment, pay
+from tests.conftest import BASE_URL, MerchantHandle, create_merchant, create_vietqr_payment, pay, sandbox_secrets
 
 BODY = {"amount": 150000, "method": "vietqr", "reference": "R1", "confirm": True}
 
@@ -102,7 +102,7 @@ async def test_a_refund_confirmed_after_it_failed_succeeds_late(
     refund = (await client.post("/v1/refunds", json={"payment_id": payment["id"]}, headers=merchant.idem())).json()
     assert refund["status"] == "failed"
     # The bank's transfer went out after all: its completed debit notification must not be dropped.
-    settings = SANDBOX_SETTINGS["vietqr"]
+    settings = VietQRAdapter.sandbox.settings
     body = orjson.dumps(
         {
             "transaction_id": "FT-LATE-1",
@@ -116,7 +116,7 @@ async def test_a_refund_confirmed_after_it_failed_succeeds_late(
         }
     )
     timestamp = str(int(rt.clock.now().timestamp()))
-    secret = sandbox_secrets(rt.secret_box, "vietqr")["webhook_secret"]
+    secret = sandbox_secrets(rt, "vietqr")["webhook_secret"]
     answer = await client.post(
         "/v1/providers/vietqr/notifications",
         content=body,

@@ -12,10 +12,7 @@ from fastapi_offline import FastAPIOffline
 from pydantic import SecretStr
 
 from gateway import __version__
-from gateway.adapters.momo import MoMoAdapter
-from gateway.adapters.registry import AdapterRegistry
-from gateway.adapters.vietqr import VietQRAdapter
-from gateway.adapters.vnpay import VNPayAdapter
+from gateway.adapters.registry import installed_registry
 from gateway.clock import Clock, IdGenerator, SystemClock
 from gateway.crypto import SecretBox
 from gateway.db import Database, create_engine
@@ -67,7 +64,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         db=Database(create_engine(settings.database_url, pool_size=settings.db_pool_size)),
         clock=clock,
         ids=IdGenerator(clock),
-        registry=AdapterRegistry.with_installed([VietQRAdapter(), VNPayAdapter(), MoMoAdapter()]),
+        registry=installed_registry(),
         secret_box=secret_box,
         metrics=Metrics(),
         sandbox_base_url=_sandbox_base_url(settings),
@@ -182,7 +179,13 @@ def _attach_sandbox(app: FastAPI, rt: Runtime) -> None:
     )
     development = rt.settings.is_development
     sandbox = create_sandbox_app(
-        rt.secret_box, public, in_process, rt.clock, control_open_to_network=development, faults=development
+        rt.registry,
+        rt.secret_box,
+        public,
+        in_process,
+        rt.clock,
+        control_open_to_network=development,
+        faults=development,
     )
     app.mount("/sandbox", sandbox)
     app.state.sandbox = sandbox

@@ -211,6 +211,7 @@ def sandbox(
     """
     import httpx
 
+    from gateway.adapters.registry import installed_registry
     from gateway.clock import SystemClock
     from gateway.crypto import SecretBox
     from gateway.sandbox.app import create_sandbox_app
@@ -218,6 +219,7 @@ def sandbox(
     settings = _settings()
     # Its own port is not the gateway's: the control routes answer here; the fault switches only in development.
     sandbox_app = create_sandbox_app(
+        installed_registry(),
         SecretBox(settings.master_secret),
         settings.public_url,
         httpx.AsyncClient(timeout=10),

@@ -27,7 +27,9 @@ from gateway.adapters.base import (
     ProviderTechnicalError,
     RefundLookup,
     RefundOutcome,
+    Refunds,
     RefundSettled,
+    StatusQuery,
 )
 from gateway.domain import PaymentStatus, RefundStatus
 from gateway.errors import GatewayError
@@ -99,7 +101,7 @@ async def check_payments_once(rt: Runtime, batch: int = 50) -> int:
                 payment.id, payment.provider_reference, payment.provider_data, payment.amount, payment.created_at
             )
             adapter = rt.registry.get(payment.provider)
-        if not adapter.capabilities.status_query:
+        if not isinstance(adapter, StatusQuery):
             continue
         references = [r for r in (payment.provider_reference, payment.id) if r]
         try:
@@ -151,6 +153,8 @@ async def check_refunds_once(rt: Runtime, batch: int = 50) -> int:
                 payment.amount_received,
             )
             adapter = rt.registry.get(refund.provider)
+        if not isinstance(adapter, Refunds):
+            continue
         try:
             result = await adapter.fetch_refund_status(due.ctx, lookup)
         except (ProviderTechnicalError, ProviderDeclinedError) as exc:

@@ -36,7 +36,8 @@ from gateway.adapters.base import (
     StartPayment,
     StartRefund,
 )
-from gateway.adapters.momo import MoMoAdapter, MoMoCredentials, momo_signature
+from gateway.adapters.momo.adapter import MoMoAdapter, MoMoCredentials
+from gateway.adapters.momo.wire import momo_signature
 from gateway.clock import ManualClock
 
 PARTNER, ACCESS, SECRET = "MOMOTEST01", "acc-key-123", "sec-key-456"

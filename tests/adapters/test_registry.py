@@ -9,7 +9,7 @@ import pytest
 from gateway.adapters import registry as registry_module
 from gateway.adapters.base import PaymentAdapter
 from gateway.adapters.registry import AdapterRegistry, UnknownProvider
-from gateway.adapters.vietqr import VietQRAdapter
+from gateway.adapters.vietqr.adapter import VietQRAdapter
 from gateway.domain import PaymentMethod
 
 

@@ -36,13 +36,8 @@ from gateway.adapters.base import (
     StartPayment,
     StartRefund,
 )
-from gateway.adapters.vnpay import (
-    QUERYDR_RESPONSE_FIELDS,
-    REFUND_RESPONSE_FIELDS,
-    VNPayAdapter,
-    pipe_hash,
-    secure_hash,
-)
+from gateway.adapters.vnpay.adapter import VNPayAdapter
+from gateway.adapters.vnpay.wire import QUERYDR_RESPONSE_FIELDS, REFUND_RESPONSE_FIELDS, pipe_hash, secure_hash
 from gateway.clock import ManualClock
 
 SECRET = "VNPAYTESTSECRET0123456789ABCDEF"

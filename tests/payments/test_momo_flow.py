@@ -23,15 +23,15 @@ from gateway.adapters.base import (
     StartPayment,
     StatusResult,
 )
-from gateway.adapters.momo import RESULT_SIGNED, momo_signature
+from gateway.adapters.momo.adapter import MoMoAdapter
+from gateway.adapters.momo.wire import RESULT_SIGNED, momo_signature
 from gateway.merchants.credentials import context_for
 from gateway.runtime import Runtime
-from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets
-from tests.conftest import MerchantHandle, pay
+from tests.conftest import MerchantHandle, pay, sandbox_secrets
 
 NOTIFY_URL = "/v1/providers/momo/notifications"
 SIMULATOR = "/sandbox/momo"
-PARTNER_CODE = SANDBOX_SETTINGS["momo"]["partner_code"]
+PARTNER_CODE = MoMoAdapter.sandbox.settings["partner_code"]
 RETURN_URL = "https://his.example.vn/thanh-toan/xong"
 
 
@@ -95,7 +95,7 @@ async def assert_unpaid(client: httpx.AsyncClient, merchant: MerchantHandle, pay
 
 def signed_ipn(rt: Runtime, order_id: str, amount: int, result_code: int, **overrides: Any) -> dict[str, Any]:
     """An IPN as MoMo builds it, signed with `secret_key` (the sandbox account's unless overridden)."""
-    keys = sandbox_secrets(rt.secret_box, "momo")
+    keys = sandbox_secrets(rt, "momo")
     secret_key = overrides.pop("secret_key", keys["secret_key"])
     fields: dict[str, Any] = {
         "partnerCode": PARTNER_CODE,
@@ -373,7 +373,7 @@ async def test_a_refund_beyond_what_momo_holds_fails(
     payment = await momo_payment(client, merchant, amount=150000)
     completed = await complete_at_momo(client, payment["id"])
     # The merchant's back office refunds part of it directly at MoMo, behind the gateway's back.
-    keys = sandbox_secrets(rt.secret_box, "momo")
+    keys = sandbox_secrets(rt, "momo")
     direct = {
         "partnerCode": PARTNER_CODE,
         "orderId": "backoffice-refund-1",

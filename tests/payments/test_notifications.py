@@ -17,22 +17,22 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from gateway.adapters.vietqr import payment_code, sign_bank_message
+from gateway.adapters.vietqr.adapter import VietQRAdapter
+from gateway.adapters.vietqr.wire import payment_code, sign_bank_message
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
-from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets
 from gateway.workers import sweep_once
-from tests.conftest import MerchantHandle, create_vietqr_payment, pay
+from tests.conftest import MerchantHandle, create_vietqr_payment, pay, sandbox_secrets
 
 NOTIFY_URL = "/v1/providers/vietqr/notifications"
-SANDBOX = SANDBOX_SETTINGS["vietqr"]
+SANDBOX = VietQRAdapter.sandbox.settings
 
 
 # --- a bank, as seen from the gateway ------------------------------------------------------------------
 
 
 def bank_secret(rt: Runtime) -> str:
-    return sandbox_secrets(rt.secret_box, "vietqr")["webhook_secret"]
+    return sandbox_secrets(rt, "vietqr")["webhook_secret"]
 
 
 def bank_notification(content: str, amount: int, **overrides: Any) -> dict[str, Any]:

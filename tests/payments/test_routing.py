@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from gateway.adapters.base import ProviderContext, ProviderTechnicalError, StartPayment, StartResult
-from gateway.adapters.vietqr import VietQRAdapter
+from gateway.adapters.vietqr.adapter import VietQRAdapter
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
 from tests.conftest import ADMIN, MerchantHandle
@@ -34,13 +34,10 @@ class FlakyBank(VietQRAdapter):
 
 
 @pytest.fixture
-def banks(rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> tuple[FlakyBank, FlakyBank]:
-    from gateway.sandbox import accounts
-
+def banks(rt: Runtime) -> tuple[FlakyBank, FlakyBank]:
+    # Subclasses of VietQRAdapter inherit its sandbox declaration, so test mode works for them unchanged.
     registered = []
     for name in ("alphabank", "betabank"):
-        monkeypatch.setitem(accounts.SANDBOX_SETTINGS, name, accounts.SANDBOX_SETTINGS["vietqr"])
-        monkeypatch.setitem(accounts.SANDBOX_SECRET_NAMES, name, accounts.SANDBOX_SECRET_NAMES["vietqr"])
         bank = FlakyBank(name)
         rt.registry.register(bank)
         registered.append(bank)

@@ -15,16 +15,16 @@ from sqlalchemy import text
 
 from gateway.adapters.base import PaymentLookup, ProviderContext, ProviderStatus, RefundLookup, RefundOutcome
 from gateway.adapters.base import StartRefund as StartRefundRequest
-from gateway.adapters.vnpay import hash_data, secure_hash
+from gateway.adapters.vnpay.adapter import VNPayAdapter
+from gateway.adapters.vnpay.wire import hash_data, secure_hash
 from gateway.merchants.credentials import context_for
 from gateway.payments.models import Payment
 from gateway.runtime import Runtime
-from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets
-from tests.conftest import BASE_URL, MerchantHandle, pay
+from tests.conftest import BASE_URL, MerchantHandle, pay, sandbox_secrets
 
 SIM = "/sandbox/vnpay"
 IPN = "/v1/providers/vnpay/notifications"
-TMN = SANDBOX_SETTINGS["vnpay"]["tmn_code"]
+TMN = VNPayAdapter.sandbox.settings["tmn_code"]
 CONFIRM_SUCCESS = {"RspCode": "00", "Message": "Confirm Success"}
 
 
@@ -41,7 +41,7 @@ async def create_card_payment(
 
 
 def hash_secret(rt: Runtime) -> str:
-    return sandbox_secrets(rt.secret_box, "vnpay")["hash_secret"]
+    return sandbox_secrets(rt, "vnpay")["hash_secret"]
 
 
 def params_of(url: str) -> dict[str, str]:

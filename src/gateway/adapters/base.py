@@ -27,7 +27,7 @@ class Capabilities:
     currencies: frozenset[str]
     min_amount: int
     max_amount: int
-    refunds: bool
+    # Only for an adapter implementing Refunds: whether a refund may be less than the amount received.
     partial_refunds: bool
     # A bank transfer may bring less (the payment stays open) or more (the surplus is kept) than asked;
     # a card or wallet charge must bring exactly the amount.
@@ -39,8 +39,6 @@ class Capabilities:
     # Starting a payment makes no network call (a QR or a signed URL): the core then confirms in the same
     # database transaction that creates the payment.
     offline_start: bool = False
-    # fetch_status / fetch_refund_status work: the janitor may ask instead of waiting for a notification.
-    status_query: bool = False
 
 
 @dataclass(frozen=True)
@@ -260,6 +258,9 @@ class NotificationUnusable(NotificationRejected):
 
 @runtime_checkable
 class PaymentAdapter(Protocol):
+    """What every provider does: start a payment, verify and parse its notifications, and acknowledge them.
+    Anything more is an optional capability below, checked with isinstance where it is used."""
+
     name: str
     capabilities: Capabilities
 
@@ -274,16 +275,6 @@ class PaymentAdapter(Protocol):
         ...
 
     async def start_payment(self, ctx: ProviderContext, payment: StartPayment) -> StartResult: ...
-
-    async def refund(self, ctx: ProviderContext, refund: StartRefund) -> RefundResult: ...
-
-    async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult:
-        """Ask the provider what became of a payment whose notification has not arrived (the janitor)."""
-        ...
-
-    async def fetch_refund_status(self, ctx: ProviderContext, refund: RefundLookup) -> RefundResult:
-        """Ask the provider what became of a pending refund."""
-        ...
 
     def notification_account(self, request: InboundRequest) -> str | None:
         """Which account's credentials should verify this callback (read before it is trusted)."""
@@ -303,4 +294,59 @@ class PaymentAdapter(Protocol):
 
     def acknowledge(self, outcome: NotificationOutcome) -> OutboundResponse:
         """The answer the provider expects for this outcome (it retries on anything else)."""
+        ...
+
+
+@runtime_checkable
+class Refunds(Protocol):
+    """The provider can send money back for a payment (POST /v1/refunds answers refund_not_supported otherwise)."""
+
+    async def refund(self, ctx: ProviderContext, refund: StartRefund) -> RefundResult: ...
+
+    async def fetch_refund_status(self, ctx: ProviderContext, refund: RefundLookup) -> RefundResult:
+        """Ask the provider what became of a pending refund (the janitor)."""
+        ...
+
+
+@runtime_checkable
+class StatusQuery(Protocol):
+    """The provider answers questions about a payment: the janitor asks instead of only waiting for a
+    notification. A provider confirming by notification alone (a bank transfer) does not implement it."""
+
+    async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult:
+        """Ask the provider what became of a payment whose notification has not arrived."""
+        ...
+
+
+@runtime_checkable
+class BillInquiry(Protocol):
+    """The provider asks the gateway what a bill or customer code owes before its payer pays (a payer-started
+    payment). Not implemented yet: the telco mobile-money adapter (Viettel/VNPT/MobiFone "verify order") and the
+    national public-service platform ("Inquiry") will, per PROVIDERS.md."""
+
+    def verify_bill_inquiry(self, request: InboundRequest, credentials: ProviderCredentials, now: datetime) -> str:
+        """Check the inquiry's signature and give the bill or customer code it asks about."""
+        ...
+
+    def answer_bill_inquiry(self, code: str, amount_due: int | None) -> OutboundResponse:
+        """The answer in the provider's format: the amount due, or nothing due (None)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StartPayout:
+    payout_id: str
+    amount: int
+    currency: str
+    beneficiary: Mapping[str, str]
+    content: str
+
+
+@runtime_checkable
+class Payouts(Protocol):
+    """The provider sends money from the merchant's account to a third party (e.g. the collected fees to an
+    agency's treasury account). Not implemented yet; the bank transfer API behind VietQR is the first candidate."""
+
+    async def send_payout(self, ctx: ProviderContext, payout: StartPayout) -> RefundResult:
+        """Like a refund, a payout is pending until the provider settles it, then succeeded or failed."""
         ...

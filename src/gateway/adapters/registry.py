@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
 
 import structlog
 
-from gateway.adapters.base import PaymentAdapter
+from gateway.adapters.base import PaymentAdapter, Refunds
+from gateway.adapters.momo.adapter import MoMoAdapter
+from gateway.adapters.vietqr.adapter import VietQRAdapter
+from gateway.adapters.vnpay.adapter import VNPayAdapter
 from gateway.domain import PaymentMethod
 
 log = structlog.get_logger("gateway.adapters")
@@ -28,6 +31,8 @@ class AdapterRegistry:
     def register(self, adapter: PaymentAdapter) -> None:
         if not isinstance(adapter, PaymentAdapter):
             raise TypeError(f"{adapter!r} does not implement PaymentAdapter")
+        if adapter.capabilities.partial_refunds and not isinstance(adapter, Refunds):
+            raise TypeError(f"{adapter.name} declares partial refunds but does not implement Refunds")
         self._adapters[adapter.name] = adapter
 
     def get(self, name: str) -> PaymentAdapter:
@@ -35,6 +40,9 @@ class AdapterRegistry:
             return self._adapters[name]
         except KeyError:
             raise UnknownProvider(name) from None
+
+    def __iter__(self) -> Iterator[PaymentAdapter]:
+        return iter(self._adapters.values())
 
     def __contains__(self, name: object) -> bool:
         return name in self._adapters
@@ -56,3 +64,8 @@ class AdapterRegistry:
             except Exception as exc:  # a broken plug-in must not stop the gateway
                 log.error("adapter.load_failed", entry_point=ep.name, error=str(exc))
         return registry
+
+
+def installed_registry() -> AdapterRegistry:
+    """The built-in providers (one line each) and every installed package's."""
+    return AdapterRegistry.with_installed([VietQRAdapter(), VNPayAdapter(), MoMoAdapter()])

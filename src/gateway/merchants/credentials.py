@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.adapters.base import PaymentAdapter, ProviderContext, ProviderCredentials
+from gateway.adapters.testmode import Sandboxed
 from gateway.errors import ProviderNotConfigured, TestModeDisabled
 from gateway.merchants.models import ProviderAccount
 from gateway.runtime import Runtime
-from gateway.sandbox.accounts import sandbox_credentials
 
 
 def _secrets_context(merchant_id: str, provider: str) -> str:
@@ -46,17 +46,25 @@ def _live_credentials(rt: Runtime, row: ProviderAccount) -> ProviderCredentials:
     )
 
 
-def _sandbox(rt: Runtime, provider: str) -> ProviderCredentials | None:
-    if not rt.settings.sandbox or rt.sandbox_base_url is None:
+def _sandbox(rt: Runtime, adapter: PaymentAdapter) -> ProviderCredentials | None:
+    """The shared test-mode account the adapter declares, its secrets derived from the master secret (as the
+    simulator derives them)."""
+    if not rt.settings.sandbox or rt.sandbox_base_url is None or not isinstance(adapter, Sandboxed):
         return None
-    return sandbox_credentials(rt.secret_box, rt.sandbox_base_url, provider)
+    return ProviderCredentials(
+        livemode=False,
+        merchant_id=None,
+        settings=adapter.sandbox.settings,
+        secrets=adapter.sandbox.secrets(adapter.name, rt.secret_box.derive_token),
+        base_url=f"{rt.sandbox_base_url.rstrip('/')}/{adapter.name}",
+    )
 
 
 async def credentials_for(
     session: AsyncSession, rt: Runtime, adapter: PaymentAdapter, merchant_id: str, livemode: bool
 ) -> ProviderCredentials:
     if not livemode:
-        creds = _sandbox(rt, adapter.name)
+        creds = _sandbox(rt, adapter)
         if creds is None:
             raise TestModeDisabled(f"No sandbox is available for provider {adapter.name}")
         return creds
@@ -103,7 +111,7 @@ async def notification_credentials(
             )
         ).scalars()
         candidates.extend(_live_credentials(rt, row) for row in rows)
-    sandbox = _sandbox(rt, adapter.name)
+    sandbox = _sandbox(rt, adapter)
     if sandbox is not None and (account_key is None or adapter.account_key(sandbox.settings) == account_key):
         candidates.append(sandbox)
     return candidates

@@ -20,6 +20,7 @@ from gateway.adapters.base import (
     ProviderTechnicalError,
     StartPayment,
     StartResult,
+    StatusQuery,
 )
 from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
@@ -126,7 +127,7 @@ def _schedule_status_checks(rt: Runtime, payment: Payment, to: PaymentStatus) ->
     if to in (S.succeeded, S.failed):
         payment.next_status_check_at = None
     elif to in (S.requires_action, S.processing) and payment.next_status_check_at is None:
-        if rt.registry.get(payment.provider).capabilities.status_query:
+        if isinstance(rt.registry.get(payment.provider), StatusQuery):
             payment.next_status_check_at = rt.clock.now() + timedelta(seconds=STATUS_CHECK_BACKOFF[0])
 
 

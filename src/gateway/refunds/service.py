@@ -14,6 +14,7 @@ from gateway.adapters.base import (
     ProviderTechnicalError,
     RefundOutcome,
     RefundResult,
+    Refunds,
     StartRefund,
 )
 from gateway.auth_types import MerchantScope
@@ -69,6 +70,12 @@ async def _emit(session: AsyncSession, rt: Runtime, refund: Refund, type: EventT
     )
 
 
+def _refunds_of(adapter: PaymentAdapter) -> Refunds:
+    if not isinstance(adapter, Refunds):
+        raise RefundNotSupported(f"Provider {adapter.name} cannot refund.")
+    return adapter
+
+
 async def _reserve(
     session: AsyncSession, rt: Runtime, scope: MerchantScope, params: RefundCreate
 ) -> tuple[Refund, Payment, PaymentAdapter]:
@@ -80,8 +87,7 @@ async def _reserve(
     if payment.status != PaymentStatus.succeeded.value:
         raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded.")
     adapter = rt.registry.get(payment.provider)
-    if not adapter.capabilities.refunds:
-        raise RefundNotSupported(f"Provider {adapter.name} cannot refund.")
+    _refunds_of(adapter)
     refundable = payment.amount_received - await repository.reserved_amount(session, payment.id)
     amount = params.amount if params.amount is not None else refundable
     if amount <= 0 or amount > refundable:
@@ -151,7 +157,7 @@ async def create_refund(
     await uow.checkpoint(refund_id)
     outcome: RefundResult | ProviderDeclinedError | ProviderTechnicalError
     try:
-        outcome = await adapter.refund(ctx, request)
+        outcome = await _refunds_of(adapter).refund(ctx, request)
     except (ProviderDeclinedError, ProviderTechnicalError) as exc:
         log.warning("provider.refund_failed", refund_id=refund_id, provider=adapter.name, error=str(exc))
         outcome = exc

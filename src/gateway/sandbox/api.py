@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from gateway.adapters.testmode import Sandboxed, SandboxPayerFailed
 from gateway.api_support import (
     IDEMPOTENT,
     JSON_BODY,
@@ -20,7 +21,6 @@ from gateway.errors import InvalidState, NotFound, OutcomeNotSupported, SandboxF
 from gateway.idempotency.service import StoredResponse
 from gateway.payments import service as payments
 from gateway.payments.schemas import PaymentObject, TestPayOutcome
-from gateway.sandbox.drivers import DRIVERS
 
 router = APIRouter(prefix="/v1/test-helpers", tags=["test helpers"])
 _SETTLED = frozenset({PaymentStatus.succeeded.value, PaymentStatus.failed.value})
@@ -54,12 +54,12 @@ async def pay(
         if resume is not None and payment.status == PaymentStatus.succeeded.value:
             # An earlier attempt under this key reached the payer's step and crashed after it: it paid.
             return stored(payments.payment_object(payment))
-        driver = DRIVERS.get(payment.provider)
-        if driver is None:
+        adapter = rt.registry.get(payment.provider)
+        if not isinstance(adapter, Sandboxed):
             raise OutcomeNotSupported(f"The {payment.provider} sandbox has no payer simulation.")
         if payment.provider_reference is None:
             raise InvalidState(f"Payment {payment.id} is {payment.status}: confirm it before paying.")
-        if payment.status in _SETTLED and not rt.registry.get(payment.provider).capabilities.accumulates_funds:
+        if payment.status in _SETTLED and not adapter.capabilities.accumulates_funds:
             # A card or wallet order is paid (or failed) once; a bank account takes any further transfer, and a
             # canceled or expired payment still takes late funds.
             raise InvalidState(f"Payment {payment.id} is {payment.status}: a {payment.method} order is paid once.")
@@ -69,7 +69,12 @@ async def pay(
         provider_data = dict(payment.provider_data)
         # The simulator calls back into this gateway: hold no transaction (and no SQLite write lock) meanwhile.
         await uow.checkpoint(payment.id)
-        await driver(rt.provider_http, sandbox_url, provider_data, params.outcome, amount)
+        try:
+            await adapter.sandbox.pay(
+                rt.provider_http, f"{sandbox_url}/{payment.provider}", provider_data, params.outcome, amount
+            )
+        except SandboxPayerFailed as exc:
+            raise SandboxFailed(str(exc)) from exc
         session = await uow.resume()
         return stored(payments.payment_object(await payments.get_payment(session, rt, scope, payment_id)))
 

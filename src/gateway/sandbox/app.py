@@ -16,13 +16,11 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.adapters.registry import AdapterRegistry
+from gateway.adapters.testmode import Sandboxed, SimulatorContext
 from gateway.clock import Clock
 from gateway.crypto import SecretBox
 from gateway.errors import problem_response
-from gateway.sandbox.accounts import SANDBOX_SETTINGS, sandbox_secrets
-from gateway.sandbox.momo_wallet import create_momo_simulator
-from gateway.sandbox.vietqr_bank import SandboxBank
-from gateway.sandbox.vnpay_gateway import create_vnpay_simulator
 
 IN_PROCESS = "gateway.in_process"
 # `_sandbox/` routes a payer's browser posts to from a simulator's payment page.
@@ -67,6 +65,7 @@ class ControlRoutesGuard:
 
 
 def create_sandbox_app(
+    registry: AdapterRegistry,
     secret_box: SecretBox,
     gateway_url: str,
     http: httpx.AsyncClient,
@@ -75,47 +74,28 @@ def create_sandbox_app(
     control_open_to_network: bool,
     faults: bool,
 ) -> FastAPI:
-    """`control_open_to_network`: whether `_sandbox/` control routes answer any caller (development, or the
+    """Every registered adapter with test mode gets its simulator at /<name>.
+
+    `control_open_to_network`: whether `_sandbox/` control routes answer any caller (development, or the
     sandbox's own port) or only the gateway's own process; `faults`: whether the fault switches exist."""
     app = FastAPI(title="Payment gateway sandbox", docs_url=None, redoc_url=None, openapi_url=None)
-    notify = f"{gateway_url.rstrip('/')}/v1/providers"
-    vietqr = SANDBOX_SETTINGS["vietqr"]
-    bank = SandboxBank(
-        bank_bin=vietqr["bank_bin"],
-        account_number=vietqr["account_number"],
-        account_name=vietqr["account_name"],
-        webhook_secret=sandbox_secrets(secret_box, "vietqr")["webhook_secret"],
-        api_key=sandbox_secrets(secret_box, "vietqr")["api_key"],
-        notify_url=f"{notify}/vietqr/notifications",
-        http=http,
-        clock=clock,
-    )
-    app.mount("/vietqr", bank.build_app())
-    vnpay = SANDBOX_SETTINGS["vnpay"]
-    app.mount(
-        "/vnpay",
-        create_vnpay_simulator(
-            tmn_code=vnpay["tmn_code"],
-            hash_secret=sandbox_secrets(secret_box, "vnpay")["hash_secret"],
-            ipn_url=f"{notify}/vnpay/notifications",
+    gateway = gateway_url.rstrip("/")
+    simulators: dict[str, ASGIApp] = {}
+    for adapter in registry:
+        if not isinstance(adapter, Sandboxed):
+            continue
+        spec = adapter.sandbox
+        context = SimulatorContext(
+            settings=spec.settings,
+            secrets=spec.secrets(adapter.name, secret_box.derive_token),
+            notification_url=f"{gateway}/v1/providers/{adapter.name}/notifications",
+            public_base_url=f"{gateway}/sandbox/{adapter.name}",
             http=http,
             clock=clock,
-        ),
-    )
-    momo = SANDBOX_SETTINGS["momo"]
-    momo_secrets = sandbox_secrets(secret_box, "momo")
-    app.mount(
-        "/momo",
-        create_momo_simulator(
-            partner_code=momo["partner_code"],
-            access_key=momo_secrets["access_key"],
-            secret_key=momo_secrets["secret_key"],
-            public_base_url=f"{gateway_url.rstrip('/')}/sandbox/momo",
-            http=http,
-            clock=clock,
-        ),
-    )
-    app.state.simulators = {"vietqr": bank}
+        )
+        simulators[adapter.name] = spec.simulator(context)
+        app.mount(f"/{adapter.name}", simulators[adapter.name])
+    app.state.simulators = simulators
     app.add_middleware(ControlRoutesGuard, open_to_network=control_open_to_network, faults=faults)
 
     @app.get("/healthz")

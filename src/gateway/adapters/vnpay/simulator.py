@@ -32,7 +32,8 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from gateway.adapters.vnpay import (
+from gateway.adapters.testmode import SandboxPayerFailed, SimulatorContext
+from gateway.adapters.vnpay.wire import (
     HASH_FIELD,
     QUERYDR_REQUEST_FIELDS,
     QUERYDR_RESPONSE_FIELDS,
@@ -51,7 +52,6 @@ from gateway.adapters.vnpay import (
     vnpay_date,
 )
 from gateway.clock import Clock
-from gateway.errors import SandboxFailed
 
 log = structlog.get_logger("gateway.sandbox.vnpay")
 
@@ -551,11 +551,13 @@ def _checkout_page(params: dict[str, str], query: str, action: str) -> str:
     return _page("Cong thanh toan VNPAY (sandbox)", body)
 
 
-def create_vnpay_simulator(
-    *, tmn_code: str, hash_secret: str, ipn_url: str, http: httpx.AsyncClient, clock: Clock
-) -> FastAPI:
+def create_simulator(ctx: SimulatorContext) -> FastAPI:
     return VNPaySimulator(
-        tmn_code=tmn_code, hash_secret=hash_secret, ipn_url=ipn_url, http=http, clock=clock
+        tmn_code=ctx.settings["tmn_code"],
+        hash_secret=ctx.secrets["hash_secret"],
+        ipn_url=ctx.notification_url,
+        http=ctx.http,
+        clock=ctx.clock,
     ).build_app()
 
 
@@ -565,18 +567,18 @@ async def pay_vnpay(
     """The test helpers' payer: open the payment URL at the simulator and finish with `outcome`."""
     payment_url = provider_data.get("payment_url")
     if not isinstance(payment_url, str) or not payment_url:
-        raise SandboxFailed("The payment carries no VNPAY payment URL.")
+        raise SandboxPayerFailed("The payment carries no VNPAY payment URL.")
     try:
         response = await http.post(
-            f"{base_url.rstrip('/')}/vnpay/_sandbox/pay",
+            f"{base_url}/_sandbox/pay",
             json={"payment_url": payment_url, "outcome": outcome, "amount": amount},
         )
     except httpx.HTTPError as exc:
-        raise SandboxFailed(f"The VNPAY sandbox is unreachable: {type(exc).__name__}") from exc
+        raise SandboxPayerFailed(f"The VNPAY sandbox is unreachable: {type(exc).__name__}") from exc
     if response.status_code != 200:
-        raise SandboxFailed(f"The VNPAY sandbox refused the payment: {response.text[:200]}")
+        raise SandboxPayerFailed(f"The VNPAY sandbox refused the payment: {response.text[:200]}")
     answer = response.json()
     if answer.get("ipn_lost"):
         return  # a deliberate fault: VNPAY has the payment, only a querydr reveals it
     if answer.get("ipn_status") != 200:
-        raise SandboxFailed(f"The VNPAY sandbox could not deliver its IPN (status {answer.get('ipn_status')}).")
+        raise SandboxPayerFailed(f"The VNPAY sandbox could not deliver its IPN (status {answer.get('ipn_status')}).")

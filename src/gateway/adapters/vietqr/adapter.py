@@ -3,16 +3,12 @@ confirm, and the bank's transfer API to refund (PROVIDERS.md, "VietQR")."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Literal
 
-import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from gateway.adapters.base import (
     Capabilities,
@@ -23,7 +19,6 @@ from gateway.adapters.base import (
     NotificationUnusable,
     OutboundResponse,
     PaymentDeclined,
-    PaymentLookup,
     ProviderContext,
     ProviderCredentials,
     ProviderDeclinedError,
@@ -37,69 +32,26 @@ from gateway.adapters.base import (
     StartPayment,
     StartRefund,
     StartResult,
-    StatusResult,
 )
 from gateway.adapters.emvco import VietQRPayload, build_vietqr
+from gateway.adapters.http import parse_answer, send_provider_request
+from gateway.adapters.testmode import SandboxSpec
+from gateway.adapters.vietqr.simulator import create_simulator, pay_by_transfer
+from gateway.adapters.vietqr.wire import (
+    SIGNATURE_HEADER,
+    SIGNATURE_TOLERANCE_SECONDS,
+    TIMESTAMP_HEADER,
+    BankNotification,
+    BankRefusal,
+    TransferAnswer,
+    TransferRequest,
+    account_key_of,
+    find_payment_codes,
+    payment_code,
+    sign_bank_message,
+)
 from gateway.clock import isoformat
 from gateway.domain import PaymentMethod
-
-TIMESTAMP_HEADER = "x-bank-timestamp"
-SIGNATURE_HEADER = "x-bank-signature"
-SIGNATURE_TOLERANCE_SECONDS = 300
-
-# Payment codes: a fixed prefix, 12 Crockford base32 characters (60 bits) and a check character. The
-# alphabet has no I, L, O or U, so nothing a bank's OCR-happy formatting does is ambiguous.
-CODE_PREFIX = "GW"
-_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CODE_BODY = 12
-CODE_LENGTH = len(CODE_PREFIX) + _CODE_BODY + 1
-_NOT_ALNUM = re.compile(r"[^0-9A-Z]")
-
-
-def _check_char(body: str) -> str:
-    total = sum((i + 1) * _CODE_ALPHABET.index(c) for i, c in enumerate(body))
-    return _CODE_ALPHABET[total % 31]
-
-
-def payment_code(payment_id: str) -> str:
-    """The short code the payer's bank copies into the transfer content.
-
-    Derived from the payment id, so starting the same payment again yields the same QR.
-    """
-    digest = int.from_bytes(hashlib.sha256(payment_id.encode()).digest()[:8], "big")
-    body = "".join(_CODE_ALPHABET[(digest >> (5 * i)) & 31] for i in range(_CODE_BODY))
-    return CODE_PREFIX + body + _check_char(body)
-
-
-def find_payment_codes(content: str) -> list[str]:
-    """Every well-formed payment code in a transfer's free text.
-
-    Banks upper- or lower-case the text, insert spaces or dots, and add prefixes such as "IBFT" or the
-    payer's name: compare on letters and digits only, and let the check character reject chance matches.
-    """
-    text = _NOT_ALNUM.sub("", content.upper())
-    found: list[str] = []
-    start = text.find(CODE_PREFIX)
-    while start != -1:
-        candidate = text[start : start + CODE_LENGTH]
-        body = candidate[len(CODE_PREFIX) : -1]
-        if (
-            len(candidate) == CODE_LENGTH
-            and all(c in _CODE_ALPHABET for c in body)
-            and _check_char(body) == candidate[-1]
-            and candidate not in found
-        ):
-            found.append(candidate)
-        start = text.find(CODE_PREFIX, start + 1)
-    return found
-
-
-def sign_bank_message(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def account_key_of(bank_bin: str, account_number: str) -> str:
-    return f"{bank_bin}:{account_number}"
 
 
 class VietQRCredentials(BaseModel):
@@ -113,27 +65,6 @@ class VietQRCredentials(BaseModel):
     api_key: SecretStr | None = None
 
 
-class BankNotification(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    transaction_id: str = Field(min_length=1, max_length=64)
-    bank_bin: str
-    account_number: str
-    direction: Literal["credit", "debit"]
-    # Any integer: one no payment can carry is answered as an invalid amount by the core, not as a forgery.
-    amount: StrictInt
-    currency: str = Field(default="VND", pattern=r"^[A-Z]{3}$")
-    content: str = ""
-    counter_bank_bin: str | None = None
-    counter_account_number: str | None = None
-    counter_account_name: str | None = None
-    transaction_time: datetime | None = None
-    # This project's extensions of the model: the refund a debit settles, and a rejected transfer.
-    request_id: str | None = None
-    status: Literal["completed", "failed"] = "completed"
-    failure_reason: str | None = None
-
-
 class VietQRAdapter:
     name = "vietqr"
     capabilities = Capabilities(
@@ -141,13 +72,18 @@ class VietQRAdapter:
         currencies=frozenset({"VND"}),
         min_amount=1,
         max_amount=9_999_999_999_999,
-        refunds=True,
         partial_refunds=True,
         accepts_partial_funds=True,
         accumulates_funds=True,
         offline_start=True,
     )
     credentials_model = VietQRCredentials
+    sandbox = SandboxSpec(
+        settings={"bank_bin": "970436", "account_number": "0011223344", "account_name": "CONG THANH TOAN SANDBOX"},
+        secret_names=("webhook_secret", "api_key"),
+        simulator=create_simulator,
+        pay=pay_by_transfer,
+    )
 
     def account_key(self, settings: Mapping[str, str]) -> str | None:
         return account_key_of(settings["bank_bin"], settings["account_number"])
@@ -188,49 +124,41 @@ class VietQRAdapter:
         api_key = ctx.credentials.secrets.get("api_key")
         if not api_key:
             raise ProviderDeclinedError("bank_api_not_configured", "No bank transfer API key is configured")
-        body = {
-            "request_id": refund.refund_id,
-            "to_bank_bin": to_bin,
-            "to_account_number": to_account,
-            "amount": refund.amount,
-            "content": f"Hoan tien {refund.payment_provider_reference or refund.payment_id}",
-        }
-        try:
-            response = await ctx.http.post(
-                f"{ctx.credentials.base_url}/transfers",
-                json=body,
-                headers={"authorization": f"Bearer {api_key}"},
-            )
-        except httpx.ConnectError as exc:
-            raise ProviderTechnicalError(f"bank unreachable: {exc}", certainly_not_created=True) from exc
-        except httpx.HTTPError as exc:
-            raise ProviderTechnicalError(f"bank call failed: {type(exc).__name__}") from exc
+        order = TransferRequest(
+            request_id=refund.refund_id,
+            to_bank_bin=to_bin,
+            to_account_number=to_account,
+            amount=refund.amount,
+            content=f"Hoan tien {refund.payment_provider_reference or refund.payment_id}",
+        )
+        response = await send_provider_request(
+            ctx.http,
+            "bank",
+            "POST",
+            f"{ctx.credentials.base_url}/transfers",
+            json=order.model_dump(),
+            headers={"authorization": f"Bearer {api_key}"},
+        )
         if response.status_code >= 500:
             raise ProviderTechnicalError(f"bank answered {response.status_code}")
-        try:
-            answer = response.json()
-        except ValueError as exc:
-            raise ProviderTechnicalError("bank answered with a body that is not JSON") from exc
         if response.status_code >= 400:
+            refusal = parse_answer(BankRefusal, "bank", response.content)
             raise ProviderDeclinedError(
-                str(answer.get("error", f"http_{response.status_code}")),
-                str(answer.get("message", "The bank refused the transfer")),
+                refusal.error or f"http_{response.status_code}", refusal.message or "The bank refused the transfer"
             )
-        status = RefundOutcome.succeeded if answer.get("status") == "completed" else RefundOutcome.pending
-        return RefundResult(status=status, provider_reference=str(answer.get("transfer_id") or "") or None)
-
-    async def fetch_status(self, ctx: ProviderContext, payment: PaymentLookup) -> StatusResult:
-        raise ProviderDeclinedError("status_query_not_supported", "Bank transfers are confirmed by notification")
+        answer = parse_answer(TransferAnswer, "bank", response.content)
+        status = RefundOutcome.succeeded if answer.status == "completed" else RefundOutcome.pending
+        return RefundResult(status=status, provider_reference=_transfer_reference(answer))
 
     async def fetch_refund_status(self, ctx: ProviderContext, refund: RefundLookup) -> RefundResult:
         api_key = ctx.credentials.secrets.get("api_key", "")
-        try:
-            response = await ctx.http.get(
-                f"{ctx.credentials.base_url}/transfers/{refund.refund_id}",
-                headers={"authorization": f"Bearer {api_key}"},
-            )
-        except httpx.HTTPError as exc:
-            raise ProviderTechnicalError(f"bank call failed: {type(exc).__name__}") from exc
+        response = await send_provider_request(
+            ctx.http,
+            "bank",
+            "GET",
+            f"{ctx.credentials.base_url}/transfers/{refund.refund_id}",
+            headers={"authorization": f"Bearer {api_key}"},
+        )
         if response.status_code == 404:
             # The bank has no such order. Right after a timed-out request it may still be on its way, so only
             # a day later is it certain that nothing was sent.
@@ -239,13 +167,13 @@ class VietQRAdapter:
             return RefundResult(RefundOutcome.failed, None, "transfer_not_found", "The bank has no such transfer")
         if response.status_code != 200:
             raise ProviderTechnicalError(f"bank answered {response.status_code}")
-        answer = response.json()
+        answer = parse_answer(TransferAnswer, "bank", response.content)
         status = {"completed": RefundOutcome.succeeded, "failed": RefundOutcome.failed}.get(
-            str(answer.get("status")), RefundOutcome.pending
+            str(answer.status), RefundOutcome.pending
         )
         return RefundResult(
             status,
-            str(answer.get("transfer_id") or "") or None,
+            _transfer_reference(answer),
             "transfer_failed" if status is RefundOutcome.failed else None,
         )
 
@@ -333,3 +261,7 @@ class VietQRAdapter:
         if outcome is NotificationOutcome.error:
             return OutboundResponse(500, b'{"success":false,"error":"retry_later"}')
         return OutboundResponse(200, b'{"success":true}')
+
+
+def _transfer_reference(answer: TransferAnswer) -> str | None:
+    return str(answer.transfer_id or "") or None

@@ -8,16 +8,12 @@ function, so a change here is a change of protocol for both sides.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -46,113 +42,37 @@ from gateway.adapters.base import (
     StatusResult,
 )
 from gateway.adapters.emvco import to_qr_ascii
+from gateway.adapters.http import parse_answer, send_provider_request
+from gateway.adapters.momo.simulator import create_simulator, pay_momo
+from gateway.adapters.momo.wire import (
+    CREATE_PATH,
+    CREATE_SIGNED,
+    CREATE_UNKNOWN_CODES,
+    LANG,
+    MAINTENANCE_CODE,
+    ORDER_NOT_FOUND_CODE,
+    PAID_CODES,
+    PENDING_CODES,
+    QUERY_PATH,
+    QUERY_SIGNED,
+    REFUND_PATH,
+    REFUND_QUERY_PATH,
+    REFUND_SIGNED,
+    REFUND_UNKNOWN_CODES,
+    REQUEST_TYPE,
+    RESULT_SIGNED,
+    CreateAnswer,
+    PaymentResult,
+    QueryAnswer,
+    RefundAnswer,
+    RefundQueryAnswer,
+    payment_failure_code,
+    payment_status_of,
+    sign_fields,
+    signature_matches,
+)
+from gateway.adapters.testmode import SandboxSpec
 from gateway.domain import PaymentMethod
-
-CREATE_PATH = "/v2/gateway/api/create"
-QUERY_PATH = "/v2/gateway/api/query"
-REFUND_PATH = "/v2/gateway/api/refund"
-REFUND_QUERY_PATH = "/v2/gateway/api/refund/query"
-
-# The fields each message signs, a-z. `accessKey` is signed but never sent.
-CREATE_SIGNED = (
-    "accessKey",
-    "amount",
-    "extraData",
-    "ipnUrl",
-    "orderId",
-    "orderInfo",
-    "partnerCode",
-    "redirectUrl",
-    "requestId",
-    "requestType",
-)
-RESULT_SIGNED = (  # the IPN and the browser return
-    "accessKey",
-    "amount",
-    "extraData",
-    "message",
-    "orderId",
-    "orderInfo",
-    "orderType",
-    "partnerCode",
-    "payType",
-    "requestId",
-    "responseTime",
-    "resultCode",
-    "transId",
-)
-QUERY_SIGNED = ("accessKey", "orderId", "partnerCode", "requestId")  # also the refund query
-REFUND_SIGNED = ("accessKey", "amount", "description", "orderId", "partnerCode", "requestId", "transId")
-
-REQUEST_TYPE = "captureWallet"
-LANG = "vi"
-
-# resultCode meanings (PROVIDERS.md). 9000 is "authorized", which is final for a one-step captureWallet.
-PAID_CODES = frozenset({0, 9000})
-AWAITING_PAYER_CODE = 1000
-PROCESSING_CODES = frozenset({7000, 7002})
-PENDING_CODES = frozenset({AWAITING_PAYER_CODE, *PROCESSING_CODES})
-DECLINE_CODES: Mapping[int, str] = {
-    1001: "insufficient_funds",
-    1005: "expired",
-    1006: "payer_declined",
-    1017: "canceled_by_merchant",
-}
-ORDER_NOT_FOUND_CODE = 42
-MAINTENANCE_CODE = 10
-# Answers to create after which the order may or may not exist: 40/41 duplicate requestId/orderId (a retry
-# of a payment whose first create got through), 43 a similar transaction in progress, 99 unknown, 7000/7002
-# still processing. The janitor asks the query API.
-CREATE_UNKNOWN_CODES = frozenset({40, 41, 43, 99, *PROCESSING_CODES})
-REFUND_UNKNOWN_CODES = frozenset({40, 41, 43, 99})
-
-
-def _raw(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def momo_signature(secret_key: str, fields: Mapping[str, object]) -> str:
-    """Hex HMAC-SHA256 of `key=value` pairs, keys a-z, raw (not URL-encoded) values, joined by `&`."""
-    message = "&".join(f"{key}={_raw(fields[key])}" for key in sorted(fields))
-    return hmac.new(secret_key.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
-def sign_fields(secret_key: str, access_key: str, values: Mapping[str, object], names: Sequence[str]) -> str:
-    """The signature of a message: `names` taken from `values`, with the account's access key."""
-    return momo_signature(secret_key, {name: access_key if name == "accessKey" else values.get(name) for name in names})
-
-
-def signature_matches(secret_key: str, access_key: str, values: Mapping[str, object], names: Sequence[str]) -> bool:
-    """Whether `values["signature"]` signs `names` (each of which must be present, accessKey aside)."""
-    signature = values.get("signature")
-    if not isinstance(signature, str) or any(n not in values for n in names if n != "accessKey"):
-        return False
-    expected = sign_fields(secret_key, access_key, values, names)
-    return hmac.compare_digest(expected.encode(), signature.lower().encode())
-
-
-def payment_failure_code(result_code: int) -> str:
-    return DECLINE_CODES.get(result_code, f"momo_{result_code}")
-
-
-def payment_status_of(result_code: int) -> ProviderStatus:
-    """What a resultCode about a payment (IPN, return, query) says of it."""
-    if result_code in PAID_CODES:
-        return ProviderStatus.succeeded
-    if result_code == AWAITING_PAYER_CODE:
-        return ProviderStatus.requires_action
-    if result_code in PROCESSING_CODES:
-        return ProviderStatus.processing
-    return ProviderStatus.failed
-
-
-def _timeout_bound(http: httpx.AsyncClient) -> float | None:
-    """An overall bound for one call: httpx enforces its timeouts per phase on a network transport, but an
-    in-process ASGI transport (the mounted sandbox) enforces none, so bound the whole call by their sum."""
-    phases = (http.timeout.connect, http.timeout.write, http.timeout.read)
-    if any(p is None for p in phases):
-        return None
-    return sum(p for p in phases if p is not None)
 
 
 class MoMoCredentials(BaseModel):
@@ -162,64 +82,6 @@ class MoMoCredentials(BaseModel):
     access_key: SecretStr
     secret_key: SecretStr = Field(description="Key of MoMo's HMAC-SHA256 signatures")
     api_base_url: str = Field(pattern=r"^https?://", description="MoMo's API, e.g. https://payment.momo.vn")
-
-
-class _Answer(BaseModel):
-    """The part of every MoMo API answer the adapter reads."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    resultCode: int
-    message: str = ""
-
-
-class _CreateAnswer(_Answer):
-    orderId: str | None = None
-    payUrl: str | None = None
-    deeplink: str | None = None
-    qrCodeUrl: str | None = None
-
-
-class _QueryAnswer(_Answer):
-    amount: int = 0
-    transId: int = 0
-
-
-class _RefundAnswer(_Answer):
-    transId: int = 0
-
-
-class _RefundEntry(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    orderId: str
-    amount: int = 0
-    resultCode: int
-    transId: int = 0
-
-
-class _RefundQueryAnswer(_Answer):
-    refundTrans: list[_RefundEntry] = Field(default_factory=list)
-
-
-class PaymentResult(BaseModel):
-    """A signed payment result: the IPN body, or the browser return's query."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    partnerCode: str
-    orderId: str
-    requestId: str
-    amount: int
-    orderInfo: str
-    orderType: str
-    # MoMo's numbers are 64-bit; anything longer is no MoMo number (and no column would hold it).
-    transId: int = Field(ge=0, lt=2**63)
-    resultCode: int = Field(ge=-(2**31), lt=2**31)
-    message: str
-    payType: str
-    responseTime: int
-    extraData: str
 
 
 @dataclass(frozen=True)
@@ -233,16 +95,6 @@ class _Exchange:
         return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
-_Model = TypeVar("_Model", bound=BaseModel)
-
-
-def _parse(model: type[_Model], exchange: _Exchange) -> _Model:
-    try:
-        return model.model_validate(exchange.body)
-    except ValidationError as exc:
-        raise ProviderTechnicalError(f"momo answered a malformed body ({exc.error_count()} errors)") from exc
-
-
 class MoMoAdapter:
     name = "momo"
     capabilities = Capabilities(
@@ -250,14 +102,18 @@ class MoMoAdapter:
         currencies=frozenset({"VND"}),
         min_amount=1000,
         max_amount=50_000_000,
-        refunds=True,
         partial_refunds=True,
         accepts_partial_funds=False,
         accumulates_funds=False,
         offline_start=False,
-        status_query=True,
     )
     credentials_model = MoMoCredentials
+    sandbox = SandboxSpec(
+        settings={"partner_code": "MOMOGWSANDBOX"},
+        secret_names=("access_key", "secret_key"),
+        simulator=create_simulator,
+        pay=pay_momo,
+    )
 
     def account_key(self, settings: Mapping[str, str]) -> str | None:
         return settings["partner_code"]
@@ -270,14 +126,7 @@ class MoMoAdapter:
 
     async def _post(self, ctx: ProviderContext, path: str, body: dict[str, object]) -> _Exchange:
         url = f"{ctx.credentials.base_url.rstrip('/')}{path}"
-        try:
-            async with asyncio.timeout(_timeout_bound(ctx.http)):
-                response = await ctx.http.post(url, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            # No connection, so no request reached MoMo.
-            raise ProviderTechnicalError(f"momo unreachable: {exc}", certainly_not_created=True) from exc
-        except (httpx.HTTPError, TimeoutError) as exc:
-            raise ProviderTechnicalError(f"momo call failed: {type(exc).__name__}") from exc
+        response = await send_provider_request(ctx.http, "momo", "POST", url, json=body)
         try:
             data = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -320,7 +169,7 @@ class MoMoAdapter:
                     f"momo refused at the front door (HTTP {exchange.status_code})", certainly_not_created=True
                 )
             raise ProviderTechnicalError(f"momo answered HTTP {exchange.status_code} without a resultCode")
-        answer = _parse(_CreateAnswer, exchange)
+        answer = parse_answer(CreateAnswer, "momo", exchange.body)
         if code == 0:
             if not answer.payUrl or (answer.orderId is not None and answer.orderId != order_id):
                 raise ProviderTechnicalError("momo accepted the order but its answer does not describe it")
@@ -348,7 +197,7 @@ class MoMoAdapter:
         exchange = await self._post(ctx, QUERY_PATH, body)
         if exchange.result_code is None:
             raise ProviderTechnicalError(f"momo answered HTTP {exchange.status_code} without a resultCode")
-        answer = _parse(_QueryAnswer, exchange)
+        answer = parse_answer(QueryAnswer, "momo", exchange.body)
         code = answer.resultCode
         if code in PAID_CODES:
             # The same transaction id as the IPN's, so an IPN arriving after the query is a duplicate.
@@ -386,7 +235,7 @@ class MoMoAdapter:
             # Unlike a create, a refund answered by the front door stays pending: failing it on a guess could
             # hide money that left, and the refund query tells which it was.
             raise ProviderTechnicalError(f"momo answered HTTP {exchange.status_code} without a resultCode")
-        answer = _parse(_RefundAnswer, exchange)
+        answer = parse_answer(RefundAnswer, "momo", exchange.body)
         code = answer.resultCode
         if code == 0:
             return RefundResult(RefundOutcome.succeeded, str(answer.transId) if answer.transId else None)
@@ -404,7 +253,7 @@ class MoMoAdapter:
         exchange = await self._post(ctx, REFUND_QUERY_PATH, body)
         if exchange.result_code is None:
             raise ProviderTechnicalError(f"momo answered HTTP {exchange.status_code} without a resultCode")
-        answer = _parse(_RefundQueryAnswer, exchange)
+        answer = parse_answer(RefundQueryAnswer, "momo", exchange.body)
         if answer.resultCode != 0:
             raise ProviderTechnicalError(f"momo_{answer.resultCode}: {answer.message}")
         entry = next((e for e in answer.refundTrans if e.orderId == refund.refund_id), None)

@@ -8,15 +8,11 @@ Times: every VNPAY date is yyyyMMddHHmmss in GMT+7, whatever the server's own zo
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, quote_plus, urlsplit
 
-import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -45,74 +41,40 @@ from gateway.adapters.base import (
     StatusResult,
 )
 from gateway.adapters.emvco import to_qr_ascii
+from gateway.adapters.http import send_provider_request
+from gateway.adapters.testmode import SandboxSpec
+from gateway.adapters.vnpay.simulator import create_simulator, pay_vnpay
+from gateway.adapters.vnpay.wire import (
+    API_PATH,
+    CODE_MAX,
+    CREATED_BY,
+    CURRENCY,
+    HASH_FIELD,
+    IP_ADDR,
+    ORDER_INFO_MAX,
+    PAY_PATH,
+    QUERYDR_REQUEST_FIELDS,
+    QUERYDR_RESPONSE_FIELDS,
+    REFUND_REQUEST_FIELDS,
+    REFUND_RESPONSE_FIELDS,
+    REQUEST_ID_MAX,
+    TRANSACTION_NO_MAX,
+    TRANSACTION_TYPE_FULL,
+    TRANSACTION_TYPE_PARTIAL,
+    TXN_REF_MAX,
+    VERSION,
+    MerchantApiAnswer,
+    hash_data,
+    hashes_equal,
+    pipe_hash,
+    query_of,
+    request_id_of,
+    secure_hash,
+    txn_ref_of,
+    vnd_from_wire,
+    vnpay_date,
+)
 from gateway.domain import PaymentMethod
-
-VERSION = "2.1.0"
-CURRENCY = "VND"
-# Vietnam has kept UTC+7 without daylight saving since 1975: a fixed offset needs no tz database.
-VN_TZ = timezone(timedelta(hours=7), "ICT")
-DATE_FORMAT = "%Y%m%d%H%M%S"
-PAY_PATH = "/paymentv2/vpcpay.html"
-API_PATH = "/merchant_webapi/api/transaction"
-IP_ADDR = "127.0.0.1"
-CREATED_BY = "gateway"
-TXN_REF_MAX = 100
-ORDER_INFO_MAX = 255
-REQUEST_ID_MAX = 32
-# Bounds of fields VNPAY sends that the gateway stores (its numbers are ~8-14 digits, its codes 2).
-TRANSACTION_NO_MAX = 64
-CODE_MAX = 8
-
-HASH_FIELD = "vnp_SecureHash"
-HASH_TYPE_FIELD = "vnp_SecureHashType"
-
-# The |-joined checksum orders of the merchant API (PROVIDERS.md for the requests; the responses follow
-# VNPAY's published merchant API documentation).
-QUERYDR_REQUEST_FIELDS: tuple[str, ...] = (
-    "vnp_RequestId",
-    "vnp_Version",
-    "vnp_Command",
-    "vnp_TmnCode",
-    "vnp_TxnRef",
-    "vnp_TransactionDate",
-    "vnp_CreateDate",
-    "vnp_IpAddr",
-    "vnp_OrderInfo",
-)
-REFUND_REQUEST_FIELDS: tuple[str, ...] = (
-    "vnp_RequestId",
-    "vnp_Version",
-    "vnp_Command",
-    "vnp_TmnCode",
-    "vnp_TransactionType",
-    "vnp_TxnRef",
-    "vnp_Amount",
-    "vnp_TransactionNo",
-    "vnp_TransactionDate",
-    "vnp_CreateBy",
-    "vnp_CreateDate",
-    "vnp_IpAddr",
-    "vnp_OrderInfo",
-)
-REFUND_RESPONSE_FIELDS: tuple[str, ...] = (
-    "vnp_ResponseId",
-    "vnp_Command",
-    "vnp_ResponseCode",
-    "vnp_Message",
-    "vnp_TmnCode",
-    "vnp_TxnRef",
-    "vnp_Amount",
-    "vnp_BankCode",
-    "vnp_PayDate",
-    "vnp_TransactionNo",
-    "vnp_TransactionType",
-    "vnp_TransactionStatus",
-    "vnp_OrderInfo",
-)
-QUERYDR_RESPONSE_FIELDS: tuple[str, ...] = (*REFUND_RESPONSE_FIELDS, "vnp_PromotionCode", "vnp_PromotionAmount")
-
-TRANSACTION_TYPE_FULL = "02"
-TRANSACTION_TYPE_PARTIAL = "03"
 
 # vnp_ResponseCode of a payment (IPN, return) -> the gateway's failure_code.
 FAILURE_CODES: dict[str, str] = {"24": "payer_canceled", "11": "expired", "51": "insufficient_funds"}
@@ -144,74 +106,6 @@ _ACK: dict[NotificationOutcome, tuple[str, str]] = {
 }
 
 
-# --- the algorithms (shared with the sandbox simulator) ------------------------------------------------
-
-
-def hash_data(params: Mapping[str, str]) -> str:
-    """The string VNPAY signs: vnp_* fields but the hash itself, empty values dropped, sorted by name,
-    `name=quote_plus(value)` joined with `&`. The same string is the payment URL's query."""
-    fields = sorted(
-        (name, value)
-        for name, value in params.items()
-        if name.startswith("vnp_") and name not in (HASH_FIELD, HASH_TYPE_FIELD) and value != ""
-    )
-    return "&".join(f"{name}={quote_plus(value)}" for name, value in fields)
-
-
-def hmac_sha512(secret: str, data: str) -> str:
-    return hmac.new(secret.encode("utf-8"), data.encode("utf-8"), hashlib.sha512).hexdigest()
-
-
-def secure_hash(secret: str, params: Mapping[str, str]) -> str:
-    """vnp_SecureHash of a payment URL, IPN or browser return: hex HMAC-SHA512 of `hash_data`."""
-    return hmac_sha512(secret, hash_data(params))
-
-
-def pipe_data(fields: Sequence[str], values: Mapping[str, Any]) -> str:
-    """The merchant API's checksum input: the values of `fields`, in that order, joined with `|`."""
-    return "|".join("" if values.get(name) is None else str(values.get(name)) for name in fields)
-
-
-def pipe_hash(secret: str, fields: Sequence[str], values: Mapping[str, Any]) -> str:
-    return hmac_sha512(secret, pipe_data(fields, values))
-
-
-def hashes_equal(expected: str, given: str) -> bool:
-    return hmac.compare_digest(expected.encode("utf-8"), given.strip().lower().encode("utf-8"))
-
-
-def vnpay_date(moment: datetime) -> str:
-    """yyyyMMddHHmmss in GMT+7 (a naive datetime is taken as UTC, as the database stores them)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(VN_TZ).strftime(DATE_FORMAT)
-
-
-def parse_vnpay_date(value: str) -> datetime:
-    return datetime.strptime(value, DATE_FORMAT).replace(tzinfo=VN_TZ)
-
-
-def txn_ref_of(payment_id: str) -> str:
-    return payment_id.removeprefix("pay_")
-
-
-def request_id_of(refund_id: str) -> str:
-    return refund_id.removeprefix("re_")
-
-
-def vnd_from_wire(raw: object) -> int | None:
-    """vnp_Amount (VND x 100) -> VND; None unless a non-negative whole multiple of 100."""
-    text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
-    if not text.isascii() or not text.isdigit():
-        return None
-    value = int(text)
-    return value // 100 if value % 100 == 0 else None
-
-
-def query_of(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-
-
 # --- the adapter ---------------------------------------------------------------------------------------
 
 
@@ -239,14 +133,15 @@ class VNPayAdapter:
         currencies=frozenset({CURRENCY}),
         min_amount=5000,
         max_amount=999_999_999,
-        refunds=True,
         partial_refunds=True,
         accepts_partial_funds=False,
         accumulates_funds=False,
         offline_start=True,
-        status_query=True,
     )
     credentials_model = VNPayCredentials
+    sandbox = SandboxSpec(
+        settings={"tmn_code": "GWSANDBX"}, secret_names=("hash_secret",), simulator=create_simulator, pay=pay_vnpay
+    )
 
     def account_key(self, settings: Mapping[str, str]) -> str | None:
         return settings["tmn_code"]
@@ -306,17 +201,17 @@ class VNPayAdapter:
         }
         body[HASH_FIELD] = pipe_hash(_secret(credentials), QUERYDR_REQUEST_FIELDS, body)
         answer = await _call_api(ctx, body, QUERYDR_RESPONSE_FIELDS)
-        code = answer.get("vnp_ResponseCode", "")
+        code = answer.vnp_ResponseCode
         if code == "91":  # VNPAY has no such transaction: the payer never paid
             return StatusResult(ProviderStatus.requires_action, 0, None)
         if code != "00":
-            raise ProviderTechnicalError(f"VNPAY querydr answered {code}: {answer.get('vnp_Message', '')}")
-        if answer.get("vnp_TxnRef") not in ("", txn_ref):
+            raise ProviderTechnicalError(f"VNPAY querydr answered {code}: {answer.vnp_Message}")
+        if answer.vnp_TxnRef not in ("", txn_ref):
             raise ProviderTechnicalError("VNPAY querydr answered about another transaction")
-        status = answer.get("vnp_TransactionStatus", "")
+        status = answer.vnp_TransactionStatus
         if status == "00":
-            amount = vnd_from_wire(answer.get("vnp_Amount"))
-            transaction_no = answer.get("vnp_TransactionNo", "")
+            amount = vnd_from_wire(answer.vnp_Amount)
+            transaction_no = answer.vnp_TransactionNo
             if amount is None or transaction_no in ("", "0"):
                 raise ProviderTechnicalError("VNPAY querydr reported a success without an amount or number")
             return StatusResult(ProviderStatus.succeeded, amount, transaction_no)
@@ -410,18 +305,18 @@ class VNPayAdapter:
 
     async def _send_refund(self, ctx: ProviderContext, body: Mapping[str, Any]) -> RefundResult:
         answer = await _call_api(ctx, body, REFUND_RESPONSE_FIELDS)
-        code = answer.get("vnp_ResponseCode", "")
+        code = answer.vnp_ResponseCode
         request_id = str(body["vnp_RequestId"])
         if code == "00":
-            transaction_no = answer.get("vnp_TransactionNo", "")
+            transaction_no = answer.vnp_TransactionNo
             return RefundResult(
                 RefundOutcome.succeeded, transaction_no if transaction_no not in ("", "0") else request_id
             )
         if code == "94":  # the same request is already being processed at VNPAY
             return RefundResult(RefundOutcome.pending, request_id)
         if code in ("99", ""):
-            raise ProviderTechnicalError(f"VNPAY refund answered {code or 'no code'}: {answer.get('vnp_Message', '')}")
-        raise ProviderDeclinedError(f"vnpay_{code}", answer.get("vnp_Message") or "VNPAY refused the refund")
+            raise ProviderTechnicalError(f"VNPAY refund answered {code or 'no code'}: {answer.vnp_Message}")
+        raise ProviderDeclinedError(f"vnpay_{code}", answer.vnp_Message or "VNPAY refused the refund")
 
     # --- callbacks --------------------------------------------------------------------------------------
 
@@ -515,15 +410,12 @@ def _verified(request: InboundRequest, credentials: ProviderCredentials) -> dict
     return params
 
 
-async def _call_api(ctx: ProviderContext, body: Mapping[str, Any], response_fields: Sequence[str]) -> dict[str, str]:
-    """POST to the merchant API; the answer's fields as strings, its checksum verified."""
+async def _call_api(ctx: ProviderContext, body: Mapping[str, Any], response_fields: Sequence[str]) -> MerchantApiAnswer:
+    """POST to the merchant API; the answer with its checksum verified."""
     credentials = ctx.credentials
-    try:
-        response = await ctx.http.post(f"{_base(credentials)}{API_PATH}", json=dict(body))
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise ProviderTechnicalError(f"VNPAY unreachable: {type(exc).__name__}", certainly_not_created=True) from exc
-    except httpx.HTTPError as exc:
-        raise ProviderTechnicalError(f"VNPAY call failed: {type(exc).__name__}") from exc
+    response = await send_provider_request(
+        ctx.http, "VNPAY", "POST", f"{_base(credentials)}{API_PATH}", json=dict(body)
+    )
     if response.status_code != 200:
         raise ProviderTechnicalError(f"VNPAY answered HTTP {response.status_code}")
     try:
@@ -539,4 +431,4 @@ async def _call_api(ctx: ProviderContext, body: Mapping[str, Any], response_fiel
             raise ProviderTechnicalError("VNPAY's answer carries an invalid checksum")
     elif answer.get("vnp_ResponseCode") == "00":
         raise ProviderTechnicalError("VNPAY's answer is not signed")
-    return answer
+    return MerchantApiAnswer.model_validate(answer)

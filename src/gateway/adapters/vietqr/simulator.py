@@ -7,6 +7,7 @@ API, confirming each with a signed debit notification. State lives in memory: it
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -18,20 +19,15 @@ from fastapi import BackgroundTasks, FastAPI, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from starlette.responses import JSONResponse
 
-from gateway.adapters.vietqr import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_bank_message
+from gateway.adapters.testmode import SandboxPayerFailed, SimulatorContext
+from gateway.adapters.vietqr.wire import SIGNATURE_HEADER, TIMESTAMP_HEADER, TransferRequest, sign_bank_message
 from gateway.clock import Clock
-from gateway.crypto import constant_time_equals
 
 log = structlog.get_logger("gateway.sandbox.vietqr")
 
 
-class TransferRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    request_id: str = Field(min_length=1, max_length=64)
-    to_bank_bin: str = Field(pattern=r"^[0-9]{6}$")
-    to_account_number: str = Field(min_length=1, max_length=19)
-    amount: StrictInt = Field(gt=0)
-    content: str = Field(default="", max_length=210)
+def _authorized(authorization: str, api_key: str) -> bool:
+    return hmac.compare_digest(authorization.encode(), f"Bearer {api_key}".encode())
 
 
 class IncomingTransfer(BaseModel):
@@ -138,7 +134,7 @@ class SandboxBank:
         async def create_transfer(
             transfer: TransferRequest, background: BackgroundTasks, authorization: str = Header(default="")
         ) -> JSONResponse:
-            if not constant_time_equals(authorization, f"Bearer {self.api_key}"):
+            if not _authorized(authorization, self.api_key):
                 return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
             existing = self.transfers.get(transfer.request_id)
             if existing is not None:  # idempotent on request_id
@@ -155,7 +151,7 @@ class SandboxBank:
 
         @app.get("/transfers/{request_id}")
         async def get_transfer(request_id: str, authorization: str = Header(default="")) -> JSONResponse:
-            if not constant_time_equals(authorization, f"Bearer {self.api_key}"):
+            if not _authorized(authorization, self.api_key):
                 return JSONResponse({"error": "unauthorized", "message": "bad API key"}, status_code=401)
             record = self.transfers.get(request_id)
             if record is None:
@@ -180,3 +176,37 @@ class SandboxBank:
             return JSONResponse({"fail_next_transfers": self.fail_next_transfers})
 
         return app
+
+
+def create_simulator(ctx: SimulatorContext) -> FastAPI:
+    bank = SandboxBank(
+        bank_bin=ctx.settings["bank_bin"],
+        account_number=ctx.settings["account_number"],
+        account_name=ctx.settings["account_name"],
+        webhook_secret=ctx.secrets["webhook_secret"],
+        api_key=ctx.secrets["api_key"],
+        notify_url=ctx.notification_url,
+        http=ctx.http,
+        clock=ctx.clock,
+    )
+    app = bank.build_app()
+    app.state.bank = bank
+    return app
+
+
+async def pay_by_transfer(
+    http: httpx.AsyncClient, base_url: str, provider_data: dict[str, Any], outcome: str, amount: int
+) -> None:
+    """The test helpers' payer: send the transfer the QR asks for from a banking app."""
+    response = await http.post(
+        f"{base_url}/_sandbox/incoming-transfers",
+        json={
+            "to_bank_bin": provider_data["bank_bin"],
+            "to_account_number": provider_data["account_number"],
+            "amount": amount,
+            "content": f"{provider_data['payment_code']} chuyen tien",
+            "outcome": outcome,
+        },
+    )
+    if response.status_code != 200 or response.json().get("notified_status") != 200:
+        raise SandboxPayerFailed(f"The sandbox bank could not deliver the transfer: {response.text[:200]}")

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-from gateway.adapters.momo import (
+from gateway.adapters.momo.wire import (
     CREATE_SIGNED,
     QUERY_SIGNED,
     REFUND_SIGNED,
@@ -32,8 +32,8 @@ from gateway.adapters.momo import (
     sign_fields,
     signature_matches,
 )
+from gateway.adapters.testmode import SandboxPayerFailed, SimulatorContext
 from gateway.clock import Clock
-from gateway.errors import SandboxFailed
 
 log = structlog.get_logger("gateway.sandbox.momo")
 
@@ -390,22 +390,14 @@ class SandboxWallet:
         return app
 
 
-def create_momo_simulator(
-    *,
-    partner_code: str,
-    access_key: str,
-    secret_key: str,
-    public_base_url: str,
-    http: httpx.AsyncClient,
-    clock: Clock,
-) -> FastAPI:
+def create_simulator(ctx: SimulatorContext) -> FastAPI:
     wallet = SandboxWallet(
-        partner_code=partner_code,
-        access_key=access_key,
-        secret_key=secret_key,
-        public_base_url=public_base_url.rstrip("/"),
-        http=http,
-        clock=clock,
+        partner_code=ctx.settings["partner_code"],
+        access_key=ctx.secrets["access_key"],
+        secret_key=ctx.secrets["secret_key"],
+        public_base_url=ctx.public_base_url.rstrip("/"),
+        http=ctx.http,
+        clock=ctx.clock,
     )
     app = wallet.build_app()
     app.state.wallet = wallet
@@ -417,11 +409,11 @@ async def pay_momo(
 ) -> None:
     """The test helper's payer: approve (or deny) the order in the app; MoMo then sends the IPN."""
     response = await http.post(
-        f"{base_url}/momo/_sandbox/orders/{provider_data['order_id']}/complete",
+        f"{base_url}/_sandbox/orders/{provider_data['order_id']}/complete",
         json={"outcome": outcome, "amount": amount},
     )
     if response.status_code != 200:
-        raise SandboxFailed(f"The MoMo sandbox could not complete the order: {response.text[:200]}")
+        raise SandboxPayerFailed(f"The MoMo sandbox could not complete the order: {response.text[:200]}")
     result = response.json()
     if result.get("ipn_status") != 204 and not result.get("ipn_lost"):
-        raise SandboxFailed(f"The MoMo sandbox's IPN was not accepted (HTTP {result.get('ipn_status')})")
+        raise SandboxPayerFailed(f"The MoMo sandbox's IPN was not accepted (HTTP {result.get('ipn_status')})")
