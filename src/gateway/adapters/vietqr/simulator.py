@@ -7,6 +7,7 @@ API, confirming each with a signed debit notification. State lives in memory: it
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from gateway.adapters.vietqr.wire import SIGNATURE_HEADER, TIMESTAMP_HEADER, Tra
 from gateway.clock import Clock
 
 log = structlog.get_logger("gateway.sandbox.vietqr")
+
+# Waits between notification attempts while the gateway is down or failing (about 7 s in all).
+NOTIFY_BACKOFF_SECONDS = (0.25, 0.5, 1.0, 2.0, 3.5)
 
 
 def _authorized(authorization: str, api_key: str) -> bool:
@@ -63,10 +67,11 @@ class SandboxBank:
         return f"FT{self.clock.now():%y%j}{secrets.randbelow(10**12):012d}"
 
     async def notify(self, notification: dict[str, Any]) -> int:
-        """Sign and push one notification; a bank retries until the merchant answers 200."""
+        """Sign and push one notification. Like a bank, retry with backoff while the merchant's server is
+        unreachable or answers 5xx (a restart); any other answer is the merchant's and final."""
         body = orjson.dumps(notification)
         status = 0
-        for _ in range(3):
+        for backoff in (*NOTIFY_BACKOFF_SECONDS, None):
             timestamp = str(int(self.clock.now().timestamp()))
             headers = {
                 "content-type": "application/json",
@@ -78,9 +83,10 @@ class SandboxBank:
                 status = response.status_code
             except httpx.HTTPError as exc:
                 log.warning("sandbox_bank.notify_failed", error=type(exc).__name__)
-                continue
-            if status == 200:
+                status = 0
+            if 0 < status < 500 or backoff is None:
                 break
+            await asyncio.sleep(backoff)
         return status
 
     def _notification(self, direction: str, amount: int, content: str, **extra: Any) -> dict[str, Any]:
