@@ -1,4 +1,7 @@
-"""The outbox: an event row is written in the transaction of the change it reports."""
+"""The outbox: an event row is written in the transaction of the change it reports.
+
+Subscribers registered at start-up (`Runtime.event_subscribers`) are called in that transaction.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from gateway.clock import isoformat
 from gateway.domain import EventType
 from gateway.events.models import Event
 from gateway.runtime import Runtime
-from gateway.webhooks.service import enqueue_deliveries
 
 _INSERT_EVENT = insert(cast(Table, Event.__table__))
 
@@ -53,5 +55,6 @@ async def record_event(
     # Written at once (not at the next flush), so the deliveries that reference it can follow in this transaction.
     await session.execute(_INSERT_EVENT, values)
     event = Event(**values)
-    await enqueue_deliveries(session, rt, event)
+    for subscriber in rt.event_subscribers:
+        await subscriber(session, rt, event)
     return event
