@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 import structlog
@@ -32,12 +32,12 @@ from gateway.adapters.base import (
 from gateway.domain import PaymentStatus, RefundStatus
 from gateway.errors import GatewayError
 from gateway.merchants.credentials import context_for
-from gateway.notifications.repository import first_receipt
 from gateway.notifications.service import apply_provider_event
 from gateway.payments.models import Payment
-from gateway.payments.service import STATUS_CHECK_BACKOFF
+from gateway.payments.repository import first_receipt
 from gateway.refunds.models import Refund
 from gateway.runtime import Runtime
+from gateway.status_checks import next_check
 
 log = structlog.get_logger("gateway.janitor")
 
@@ -49,10 +49,6 @@ _CHECKED_STATUSES = (
     PaymentStatus.expired.value,
     PaymentStatus.canceled.value,
 )
-
-
-def next_check(now: datetime, checks_done: int) -> datetime:
-    return now + timedelta(seconds=STATUS_CHECK_BACKOFF[min(checks_done, len(STATUS_CHECK_BACKOFF) - 1)])
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from sqlalchemy import Select, bindparam, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
+from gateway.db import insert_ignoring_conflict
 from gateway.domain import PaymentStatus
-from gateway.payments.models import Payment
+from gateway.pagination import keyset_page
+from gateway.payments.models import Payment, ReceivedFunds
 
 EXPIRABLE = (PaymentStatus.requires_confirmation.value, PaymentStatus.requires_action.value)
 # Which of several payments one transfer names its money goes to: one still payable, else one that ended
@@ -111,11 +113,7 @@ async def list_page(
         stmt = stmt.where(Payment.created_at >= filters.created_gte)
     if filters.created_lt is not None:
         stmt = stmt.where(Payment.created_at < filters.created_lt)
-    if starting_after is not None:
-        # Ids are time-ordered, so "older than the cursor" is one index range: page 1,000 costs what page 1 does.
-        stmt = stmt.where(Payment.id < starting_after)
-    rows = list((await session.execute(stmt.order_by(Payment.id.desc()).limit(limit + 1))).scalars())
-    return rows[:limit], len(rows) > limit
+    return await keyset_page(session, stmt, Payment.id, limit, starting_after)
 
 
 async def ids_due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> list[str]:
@@ -126,3 +124,27 @@ async def ids_due_for_expiry(session: AsyncSession, now: datetime, limit: int) -
         .limit(limit)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+async def record_received_funds(session: AsyncSession, values: dict[str, object]) -> bool:
+    """False when the provider already reported this transaction: the repeat changes nothing."""
+    return await insert_ignoring_conflict(
+        session,
+        ReceivedFunds,
+        values,
+        ["provider", "livemode", "provider_transaction_id"],
+    )
+
+
+async def first_receipt(session: AsyncSession, payment_id: str) -> tuple[str | None, dict[str, str]]:
+    """The first matched funds of a payment: the provider's transaction id and who paid (where a refund goes)."""
+    stmt = (
+        select(ReceivedFunds.provider_transaction_id, ReceivedFunds.payer)
+        .where(ReceivedFunds.payment_id == payment_id, ReceivedFunds.status == "matched")
+        .order_by(ReceivedFunds.received_at, ReceivedFunds.id)
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None, {}
+    return row[0], {str(k): str(v) for k, v in (row[1] or {}).items()}
