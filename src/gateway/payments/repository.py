@@ -16,6 +16,13 @@ from gateway.pagination import keyset_page
 from gateway.payments.models import Payment, ReceivedFunds
 
 EXPIRABLE = (PaymentStatus.requires_confirmation.value, PaymentStatus.requires_action.value)
+# Statuses the janitor asks the provider about (a payer may pay after expiry or cancellation).
+_STATUS_CHECKED = (
+    PaymentStatus.requires_action.value,
+    PaymentStatus.processing.value,
+    PaymentStatus.expired.value,
+    PaymentStatus.canceled.value,
+)
 # Which of several payments one transfer names its money goes to: one still payable, else one that ended
 # unpaid (late funds), else a paid one (a surplus), a failed one last.
 _FUNDS_PREFERENCE = case(
@@ -148,3 +155,16 @@ async def first_receipt(session: AsyncSession, payment_id: str) -> tuple[str | N
     if row is None:
         return None, {}
     return row[0], {str(k): str(v) for k, v in (row[1] or {}).items()}
+
+
+async def due_for_status_check(session: AsyncSession, now: datetime, batch: int, *, skip_locked: bool) -> list[Payment]:
+    """Those whose status check is due, soonest first; locked (skipping those another janitor holds)."""
+    stmt = (
+        select(Payment)
+        .where(Payment.next_status_check_at <= now, Payment.status.in_(_STATUS_CHECKED))
+        .order_by(Payment.next_status_check_at)
+        .limit(batch)
+    )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.execute(stmt)).scalars())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,3 +76,16 @@ async def _visible(
         model.id == id, model.merchant_id == scope.merchant_id, model.livemode == scope.livemode
     )
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def due_for_status_check(session: AsyncSession, now: datetime, batch: int, *, skip_locked: bool) -> list[Refund]:
+    """Those whose status check is due, soonest first; locked (skipping those another janitor holds)."""
+    stmt = (
+        select(Refund)
+        .where(Refund.next_status_check_at <= now, Refund.status == RefundStatus.pending.value)
+        .order_by(Refund.next_status_check_at)
+        .limit(batch)
+    )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.execute(stmt)).scalars())

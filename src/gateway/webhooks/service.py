@@ -17,11 +17,20 @@ from gateway.events.models import Event
 from gateway.pagination import keyset_page
 from gateway.runtime import Runtime
 from gateway.webhooks.addresses import UrlNotAllowed, check_target
-from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.models import (
+    CANCELED,
+    DISABLED,
+    ENABLED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from gateway.webhooks.schemas import EndpointCreate, EndpointUpdate
 
-ENABLED, DISABLED = "enabled", "disabled"
-PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
+__all__ = ["CANCELED", "DISABLED", "ENABLED", "FAILED", "PENDING", "SUCCEEDED"]
 
 
 class UrlNotAllowedError(GatewayError):
