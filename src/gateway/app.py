@@ -35,6 +35,7 @@ from gateway.settings import Settings
 from gateway.webhooks.api import router as webhooks_router
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.openapi import document_webhooks
+from gateway.webhooks.service import enqueue_deliveries
 from gateway.workers import run_periodically
 
 DESCRIPTION = """
@@ -73,6 +74,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         provider_http=httpx.AsyncClient(
             timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}
         ),
+        event_subscribers=[enqueue_deliveries],  # each event is queued for the endpoints subscribed to it
     )
 
 

@@ -7,12 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
 from gateway.auth_types import MerchantScope
 from gateway.crypto import constant_time_equals, hash_api_key
 from gateway.errors import Forbidden, TestModeDisabled, Unauthenticated
-from gateway.merchants.models import ApiKey
+from gateway.merchants.repository import scope_of_api_key
 from gateway.runtime import Runtime
 
 _bearer = HTTPBearer(auto_error=False, description="A merchant key (sk_test_… / sk_live_…) or the admin token")
@@ -49,15 +48,8 @@ async def authenticate(
         if cached is not None:
             return cached
         async with rt.db.transaction() as session:
-            row = (
-                await session.execute(
-                    select(ApiKey.id, ApiKey.merchant_id, ApiKey.livemode).where(
-                        ApiKey.secret_hash == secret_hash, ApiKey.revoked_at.is_(None)
-                    )
-                )
-            ).first()
-        if row is not None:
-            scope = MerchantScope(merchant_id=row.merchant_id, livemode=row.livemode, key_id=row.id)
+            scope = await scope_of_api_key(session, secret_hash)
+        if scope is not None:
             rt.api_keys.put(secret_hash, scope)
             return scope
     raise Unauthenticated("The API key is not valid or was revoked.", headers={"WWW-Authenticate": "Bearer"})

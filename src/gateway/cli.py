@@ -184,17 +184,14 @@ def ledger_verify() -> None:
 
 
 async def _verify(settings: Settings) -> tuple[list[Imbalance], int]:
-    from sqlalchemy import func, select
-
     from gateway.db import Database, create_engine
-    from gateway.ledger.models import LedgerTransaction
-    from gateway.ledger.service import find_imbalances
+    from gateway.ledger.service import count_transactions, find_imbalances
 
     db = Database(create_engine(settings.database_url))
     try:
         async with db.transaction() as session:
             problems = await find_imbalances(session)
-            count = (await session.execute(select(func.count(LedgerTransaction.id)))).scalar_one()
+            count = await count_transactions(session)
         return list(problems), int(count)
     finally:
         await db.dispose()

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import cast
+from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
 
 from gateway.adapters.base import (
     FundsReceived,
@@ -31,30 +29,21 @@ from gateway.adapters.base import (
     RefundSettled,
     StatusQuery,
 )
-from gateway.domain import PaymentStatus, RefundStatus
 from gateway.errors import GatewayError
 from gateway.merchants.credentials import context_for
-from gateway.notifications.repository import first_receipt
 from gateway.notifications.service import apply_provider_event
+from gateway.payments import repository as payments_repo
 from gateway.payments.models import Payment
-from gateway.payments.service import STATUS_CHECK_BACKOFF
+from gateway.payments.repository import first_receipt
+from gateway.refunds import repository as refunds_repo
 from gateway.refunds.models import Refund
 from gateway.runtime import Runtime
+from gateway.status_checks import next_check
 
 log = structlog.get_logger("gateway.janitor")
 
 # After a payment expires the payer may still have paid at the provider: keep asking for a day.
 GRACE_AFTER_EXPIRY = timedelta(hours=24)
-_CHECKED_STATUSES = (
-    PaymentStatus.requires_action.value,
-    PaymentStatus.processing.value,
-    PaymentStatus.expired.value,
-    PaymentStatus.canceled.value,
-)
-
-
-def next_check(now: datetime, checks_done: int) -> datetime:
-    return now + timedelta(seconds=STATUS_CHECK_BACKOFF[min(checks_done, len(STATUS_CHECK_BACKOFF) - 1)])
 
 
 @dataclass(frozen=True)
@@ -68,15 +57,13 @@ async def _claim(rt: Runtime, model: type[Payment] | type[Refund], batch: int) -
     half-way) never ask twice at once; the provider is then asked holding no transaction."""
     now = rt.clock.now()
     async with rt.db.transaction() as session:
-        stmt = select(model).where(model.next_status_check_at <= now).order_by(model.next_status_check_at).limit(batch)
+        skip_locked = not rt.db.is_sqlite
+        rows: list[Payment] | list[Refund]
         if model is Payment:
-            stmt = stmt.where(Payment.status.in_(_CHECKED_STATUSES))
+            rows = await payments_repo.due_for_status_check(session, now, batch, skip_locked=skip_locked)
         else:
-            stmt = stmt.where(Refund.status == RefundStatus.pending.value)
-        if not rt.db.is_sqlite:
-            stmt = stmt.with_for_update(skip_locked=True)
+            rows = await refunds_repo.due_for_status_check(session, now, batch, skip_locked=skip_locked)
         due: list[_Due] = []
-        rows = cast("list[Payment | Refund]", list((await session.execute(stmt)).scalars()))
         for row in rows:
             row.status_checks += 1
             row.next_status_check_at = next_check(now, row.status_checks)

@@ -5,8 +5,8 @@ from gateway.events.models import Event
 from gateway.idempotency.models import IdempotencyKey
 from gateway.ledger.models import LedgerEntry, LedgerTransaction
 from gateway.merchants.models import ApiKey, Merchant, ProviderAccount, ProviderHealth
-from gateway.notifications.models import ProviderNotification, ReceivedFunds
-from gateway.payments.models import Payment
+from gateway.notifications.models import ProviderNotification
+from gateway.payments.models import Payment, ReceivedFunds
 from gateway.refunds.models import Refund
 from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -17,6 +18,14 @@ from gateway.db import Database
 from gateway.idempotency.cache import CompletedResponses
 from gateway.observability import Metrics
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from gateway.events.models import Event
+
+# Called with each event in the transaction that records it (webhooks subscribe at start-up: app.build_runtime).
+EventSubscriber = Callable[["AsyncSession", "Runtime", "Event"], Awaitable[object]]
 
 
 class ApiKeyCache:
@@ -63,6 +72,7 @@ class Runtime:
     # Per-process caches of routing state (see payments/routing.py).
     routing_cache: dict[tuple[str, bool], tuple[datetime, dict[str, Any], set[str]]] = field(default_factory=dict)
     failing_providers: set[tuple[str, bool]] = field(default_factory=set)
+    event_subscribers: list[EventSubscriber] = field(default_factory=list)
 
     @property
     def notification_base_url(self) -> str:

@@ -1,20 +1,20 @@
-"""The outbox: an event row is written in the transaction of the change it reports."""
+"""The outbox: an event row is written in the transaction of the change it reports.
+
+Subscribers registered at start-up (`Runtime.event_subscribers`) are called in that transaction.
+"""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.clock import isoformat
 from gateway.domain import EventType
+from gateway.events import repository
 from gateway.events.models import Event
 from gateway.runtime import Runtime
-from gateway.webhooks.service import enqueue_deliveries
-
-_INSERT_EVENT = insert(cast(Table, Event.__table__))
 
 
 async def record_event(
@@ -50,8 +50,8 @@ async def record_event(
         "body": orjson.dumps(document).decode(),
         "created_at": now,
     }
-    # Written at once (not at the next flush), so the deliveries that reference it can follow in this transaction.
-    await session.execute(_INSERT_EVENT, values)
+    await repository.insert_event(session, values)
     event = Event(**values)
-    await enqueue_deliveries(session, rt, event)
+    for subscriber in rt.event_subscribers:
+        await subscriber(session, rt, event)
     return event

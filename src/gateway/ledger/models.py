@@ -1,11 +1,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, BigIntPK, UTCDateTime
+
+
+class Direction(StrEnum):
+    debit = "debit"
+    credit = "credit"
+
+
+class LedgerKind(StrEnum):
+    payment_received = "payment_received"
+    refund_succeeded = "refund_succeeded"
 
 
 class LedgerTransaction(Base):

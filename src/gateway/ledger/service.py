@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.db import insert_ignoring_conflict
-from gateway.ledger.models import LedgerEntry, LedgerTransaction
+from gateway.auth_types import MerchantScope
+from gateway.clock import isoformat
+from gateway.ledger import repository
+from gateway.ledger.models import Direction, LedgerKind, LedgerTransaction
+from gateway.refunds.repository import ensure_visible
 from gateway.runtime import Runtime
 
-
-class Direction(StrEnum):
-    debit = "debit"
-    credit = "credit"
-
-
-class LedgerKind(StrEnum):
-    payment_received = "payment_received"
-    refund_succeeded = "refund_succeeded"
+__all__ = ["Direction", "LedgerKind"]
 
 
 class LedgerImbalance(Exception):
@@ -72,9 +66,8 @@ async def post_transaction(
     """Post once. False when (kind, source) was already posted: the caller is seeing a repeat."""
     check_balanced(postings)
     transaction_id = rt.ids.new("ltx")
-    inserted = await insert_ignoring_conflict(
+    inserted = await repository.insert_transaction(
         session,
-        LedgerTransaction,
         {
             "id": transaction_id,
             "merchant_id": merchant_id,
@@ -86,19 +79,11 @@ async def post_transaction(
             "refund_id": refund_id,
             "created_at": rt.clock.now(),
         },
-        ["kind", "source"],
     )
     if not inserted:
         return False
-    session.add_all(
-        LedgerEntry(
-            transaction_id=transaction_id,
-            account=p.account,
-            direction=p.direction.value,
-            amount=p.amount,
-            currency=currency,
-        )
-        for p in postings
+    repository.add_entries(
+        session, transaction_id, currency, [(p.account, p.direction.value, p.amount) for p in postings]
     )
     return True
 
@@ -127,15 +112,8 @@ class Imbalance:
 
 async def find_imbalances(session: AsyncSession) -> list[Imbalance]:
     """Every ledger transaction whose debits and credits differ, or that has fewer than two entries."""
-    signed = func.sum(LedgerEntry.amount).filter(LedgerEntry.direction == Direction.debit.value)
-    credited = func.sum(LedgerEntry.amount).filter(LedgerEntry.direction == Direction.credit.value)
-    rows = await session.execute(
-        select(LedgerTransaction.id, LedgerEntry.currency, signed, credited, func.count(LedgerEntry.id))
-        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id, isouter=True)
-        .group_by(LedgerTransaction.id, LedgerEntry.currency)
-    )
     problems = []
-    for tx_id, currency, debits, credits, count in rows:
+    for tx_id, currency, debits, credits, count in await repository.sums_per_transaction(session):
         if (debits or 0) != (credits or 0) or count < 2:
             problems.append(Imbalance(tx_id, currency or "", debits or 0, credits or 0))
     return problems
@@ -153,20 +131,47 @@ class CurrencyBalance:
 
 
 async def merchant_balances(session: AsyncSession, merchant_id: str, livemode: bool) -> list[CurrencyBalance]:
-    rows = await session.execute(
-        select(LedgerTransaction.kind, LedgerEntry.currency, func.sum(LedgerEntry.amount))
-        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
-        .where(
-            LedgerTransaction.merchant_id == merchant_id,
-            LedgerTransaction.livemode == livemode,
-            LedgerEntry.account == merchant_payable(merchant_id),
-        )
-        .group_by(LedgerTransaction.kind, LedgerEntry.currency)
-    )
     totals: dict[str, dict[str, int]] = defaultdict(lambda: {"collected": 0, "refunded": 0})
+    rows = await repository.account_totals(session, merchant_id, livemode, merchant_payable(merchant_id))
     for kind, currency, amount in rows:
         if kind == LedgerKind.payment_received.value:
             totals[currency]["collected"] += int(amount)
         elif kind == LedgerKind.refund_succeeded.value:
             totals[currency]["refunded"] += int(amount)
     return [CurrencyBalance(c, t["collected"], t["refunded"]) for c, t in sorted(totals.items())]
+
+
+def transaction_object(t: LedgerTransaction, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "object": "ledger_transaction",
+        "kind": t.kind,
+        "payment_id": t.payment_id,
+        "refund_id": t.refund_id,
+        "created_at": isoformat(t.created_at),
+        "entries": entries,
+    }
+
+
+async def list_transactions(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    payment_id: str | None,
+    refund_id: str | None,
+    limit: int,
+    starting_after: str | None,
+) -> tuple[list[dict[str, Any]], bool]:
+    """A page of the merchant's ledger transactions as documents, newest first, and whether more follow."""
+    await ensure_visible(session, scope, payment_id=payment_id, refund_id=refund_id)
+    page, has_more = await repository.transactions_page(session, scope, payment_id, refund_id, limit, starting_after)
+    entries: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for entry in await repository.entries_of(session, [t.id for t in page]):
+        entries[entry.transaction_id].append(
+            {"account": entry.account, "direction": entry.direction, "amount": entry.amount, "currency": entry.currency}
+        )
+    return [transaction_object(t, entries[t.id]) for t in page], has_more
+
+
+async def count_transactions(session: AsyncSession) -> int:
+    return await repository.count_transactions(session)

@@ -26,6 +26,7 @@ from gateway.domain import KeyMode
 from gateway.errors import NotFound
 from gateway.idempotency.service import StoredResponse
 from gateway.merchants import service
+from gateway.merchants.repository import forget_routing
 from gateway.merchants.schemas import (
     ApiKeyCreate,
     MerchantCreate,
@@ -35,7 +36,6 @@ from gateway.merchants.schemas import (
     ProviderAccountObject,
     RevokedApiKey,
 )
-from gateway.payments.routing import forget_routing
 from gateway.schemas import ListEnvelope, list_document
 
 router = APIRouter(prefix="/v1/merchants", tags=["merchants (admin token)"])
@@ -150,6 +150,6 @@ async def put_provider(
 ) -> Response:
     async with rt.db.transaction() as session:
         row, secret_names = await service.put_provider_account(session, rt, merchant_id, provider, body)
-        forget_routing(rt, merchant_id)
+        forget_routing(rt.routing_cache, merchant_id)
         document = service.provider_account_object(row, secret_names)
     return json_response(document)

@@ -16,6 +16,7 @@ from gateway.errors import NotFound, ValidationFailed
 from gateway.merchants.credentials import open_secrets, seal_secrets
 from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
 from gateway.merchants.schemas import ROUTING_FIELDS, RoutingSettings
+from gateway.pagination import keyset_page
 from gateway.runtime import Runtime
 
 DEMO_MERCHANT_ID = "mch_demo"
@@ -83,11 +84,7 @@ async def get_merchant(session: AsyncSession, merchant_id: str) -> Merchant:
 
 
 async def list_merchants(session: AsyncSession, limit: int, starting_after: str | None) -> tuple[list[Merchant], bool]:
-    stmt = select(Merchant)
-    if starting_after is not None:
-        stmt = stmt.where(Merchant.id < starting_after)
-    rows = list((await session.execute(stmt.order_by(Merchant.id.desc()).limit(limit + 1))).scalars())
-    return rows[:limit], len(rows) > limit
+    return await keyset_page(session, select(Merchant), Merchant.id, limit, starting_after)
 
 
 async def revoke_api_key(session: AsyncSession, rt: Runtime, merchant_id: str, key_id: str) -> ApiKey:

@@ -4,14 +4,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 from starlette.responses import RedirectResponse, Response
 
 from gateway.adapters.base import InboundRequest
 from gateway.api_support import PARAMETERS, PAYLOAD_TOO_LARGE, json_response, problems
 from gateway.auth import RuntimeDep
-from gateway.domain import PaymentStatus
 from gateway.errors import DatabaseUnavailable, NotFound
+from gateway.notifications.schemas import ReturnStatus
 from gateway.notifications.service import InvalidSignature, receive_notification, verify_browser_return
 
 router = APIRouter(tags=["provider callbacks"])
@@ -32,11 +31,6 @@ def _provider_answers() -> dict[int | str, dict[str, Any]]:
         answer["content"] = {**own_format, **answer.get("content", {})}
     answers[204] = {"description": "Acknowledged (MoMo expects no content)"}
     return answers
-
-
-class ReturnStatus(BaseModel):
-    payment_id: str
-    status: PaymentStatus
 
 
 _DESCRIPTION = (

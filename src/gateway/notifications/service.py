@@ -28,7 +28,6 @@ from gateway.domain import MAX_AMOUNT, PaymentStatus
 from gateway.errors import GatewayError, NotFound
 from gateway.merchants.credentials import notification_credentials
 from gateway.notifications.models import ProviderNotification
-from gateway.notifications.repository import record_received_funds
 from gateway.payments import repository as payments_repo
 from gateway.payments import service as payments
 from gateway.payments.models import Payment
@@ -191,7 +190,7 @@ async def _apply_funds(
         # A card or wallet must charge exactly the amount: anything else is refused, not credited — but the
         # money the provider reports is kept on record for reconciliation.
         reason = f"amount {event.amount} != {payment.amount}"
-        await record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
+        await payments_repo.record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
         return Outcome.amount_mismatch, reason, payment.id, None
     elif payment.status == PaymentStatus.failed.value:
         reason, settled_already = "the payment had already failed", True
@@ -201,7 +200,7 @@ async def _apply_funds(
         # A card or wallet order is paid once: a second charge is the payer's money to give back, not more
         # money for the payment.
         reason, settled_already = "the order was already paid: a second charge, not credited", True
-    fresh = await record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
+    fresh = await payments_repo.record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
     if not fresh:
         return Outcome.duplicate, "transaction already recorded", payment_id, None
     if settled_already:

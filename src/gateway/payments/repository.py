@@ -10,10 +10,19 @@ from sqlalchemy import Select, bindparam, case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
+from gateway.db import insert_ignoring_conflict
 from gateway.domain import PaymentStatus
-from gateway.payments.models import Payment
+from gateway.pagination import keyset_page
+from gateway.payments.models import Payment, ReceivedFunds
 
 EXPIRABLE = (PaymentStatus.requires_confirmation.value, PaymentStatus.requires_action.value)
+# Statuses the janitor asks the provider about (a payer may pay after expiry or cancellation).
+_STATUS_CHECKED = (
+    PaymentStatus.requires_action.value,
+    PaymentStatus.processing.value,
+    PaymentStatus.expired.value,
+    PaymentStatus.canceled.value,
+)
 # Which of several payments one transfer names its money goes to: one still payable, else one that ended
 # unpaid (late funds), else a paid one (a surplus), a failed one last.
 _FUNDS_PREFERENCE = case(
@@ -111,11 +120,7 @@ async def list_page(
         stmt = stmt.where(Payment.created_at >= filters.created_gte)
     if filters.created_lt is not None:
         stmt = stmt.where(Payment.created_at < filters.created_lt)
-    if starting_after is not None:
-        # Ids are time-ordered, so "older than the cursor" is one index range: page 1,000 costs what page 1 does.
-        stmt = stmt.where(Payment.id < starting_after)
-    rows = list((await session.execute(stmt.order_by(Payment.id.desc()).limit(limit + 1))).scalars())
-    return rows[:limit], len(rows) > limit
+    return await keyset_page(session, stmt, Payment.id, limit, starting_after)
 
 
 async def ids_due_for_expiry(session: AsyncSession, now: datetime, limit: int) -> list[str]:
@@ -125,4 +130,41 @@ async def ids_due_for_expiry(session: AsyncSession, now: datetime, limit: int) -
         .order_by(Payment.expires_at)
         .limit(limit)
     )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def record_received_funds(session: AsyncSession, values: dict[str, object]) -> bool:
+    """False when the provider already reported this transaction: the repeat changes nothing."""
+    return await insert_ignoring_conflict(
+        session,
+        ReceivedFunds,
+        values,
+        ["provider", "livemode", "provider_transaction_id"],
+    )
+
+
+async def first_receipt(session: AsyncSession, payment_id: str) -> tuple[str | None, dict[str, str]]:
+    """The first matched funds of a payment: the provider's transaction id and who paid (where a refund goes)."""
+    stmt = (
+        select(ReceivedFunds.provider_transaction_id, ReceivedFunds.payer)
+        .where(ReceivedFunds.payment_id == payment_id, ReceivedFunds.status == "matched")
+        .order_by(ReceivedFunds.received_at, ReceivedFunds.id)
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None, {}
+    return row[0], {str(k): str(v) for k, v in (row[1] or {}).items()}
+
+
+async def due_for_status_check(session: AsyncSession, now: datetime, batch: int, *, skip_locked: bool) -> list[Payment]:
+    """Those whose status check is due, soonest first; locked (skipping those another janitor holds)."""
+    stmt = (
+        select(Payment)
+        .where(Payment.next_status_check_at <= now, Payment.status.in_(_STATUS_CHECKED))
+        .order_by(Payment.next_status_check_at)
+        .limit(batch)
+    )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
     return list((await session.execute(stmt)).scalars())

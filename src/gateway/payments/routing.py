@@ -12,24 +12,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import case, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.adapters.base import PaymentAdapter, ProviderDeclinedError, ProviderTechnicalError, StartResult
 from gateway.adapters.registry import UnknownProvider
 from gateway.auth_types import MerchantScope
-from gateway.db import UTCDateTime
 from gateway.domain import PaymentMethod
 from gateway.errors import AmountOutOfRange, CurrencyNotSupported, MethodNotAvailable, ValidationFailed
-from gateway.merchants.models import ProviderAccount, ProviderHealth
+from gateway.merchants import repository as merchants
 from gateway.runtime import Runtime
 
 log = structlog.get_logger("gateway.routing")
 
 BREAKER_THRESHOLD = 3
 BREAKER_COOL_DOWN = timedelta(seconds=60)
-ROUTING_CACHE_TTL = timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ async def candidates(
     adapters = [a for a in adapters if a.name not in exclude]
     if not adapters:
         raise MethodNotAvailable(f"No provider for method {method.value} is available on this gateway.")
-    accounts, open_breakers = await _routing_state(session, rt, scope)
+    accounts, open_breakers = await merchants.routing_state(session, rt.routing_cache, scope, rt.clock.now())
     found: list[Candidate] = []
     reasons: set[str] = set()
     for index, adapter in enumerate(adapters):
@@ -98,47 +94,6 @@ async def candidates(
     return found
 
 
-async def _routing_state(
-    session: AsyncSession, rt: Runtime, scope: MerchantScope
-) -> tuple[dict[str, ProviderAccount], set[str]]:
-    """The merchant's routing settings and the providers cooling down, read at most once a second per process
-    (a change made elsewhere is seen within that second; one made here, at once)."""
-    now = rt.clock.now()
-    key = (scope.merchant_id, scope.livemode)
-    cached = rt.routing_cache.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1], cached[2]
-    accounts = {
-        row.provider: row
-        for row in (
-            await session.execute(
-                select(ProviderAccount).where(
-                    ProviderAccount.merchant_id == scope.merchant_id, ProviderAccount.livemode.is_(True)
-                )
-            )
-        ).scalars()
-    }
-    open_breakers = set(
-        (
-            await session.execute(
-                select(ProviderHealth.provider).where(
-                    ProviderHealth.livemode == scope.livemode, ProviderHealth.opened_until > now
-                )
-            )
-        ).scalars()
-    )
-    rt.routing_cache[key] = (now + ROUTING_CACHE_TTL, accounts, open_breakers)
-    return accounts, open_breakers
-
-
-def forget_routing(rt: Runtime, merchant_id: str | None = None) -> None:
-    if merchant_id is None:
-        rt.routing_cache.clear()
-        return
-    for key in [k for k in rt.routing_cache if k[0] == merchant_id]:
-        del rt.routing_cache[key]
-
-
 StartOutcome = StartResult | ProviderDeclinedError | ProviderTechnicalError
 
 
@@ -158,36 +113,17 @@ async def record_outcome(
         if (provider, livemode) not in rt.failing_providers:
             return
         rt.failing_providers.discard((provider, livemode))
-        await session.execute(
-            update(ProviderHealth)
-            .where(
-                ProviderHealth.provider == provider,
-                ProviderHealth.livemode == livemode,
-                ProviderHealth.consecutive_failures > 0,
-            )
-            .values(consecutive_failures=0, opened_until=None, updated_at=now)
-        )
+        await merchants.reset_breaker(session, provider, livemode, now)
         return
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(ProviderHealth).values(
-        provider=provider, livemode=livemode, consecutive_failures=1, last_error=str(outcome)[:255], updated_at=now
-    )
     rt.failing_providers.add((provider, livemode))
-    forget_routing(rt)
-    failures = ProviderHealth.consecutive_failures + 1
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["provider", "livemode"],
-            set_={
-                "consecutive_failures": failures,
-                "last_error": stmt.excluded.last_error,
-                "updated_at": now,
-                "opened_until": case(
-                    (failures >= BREAKER_THRESHOLD, literal(now + BREAKER_COOL_DOWN, UTCDateTime())),
-                    else_=ProviderHealth.opened_until,
-                ),
-            },
-        )
+    merchants.forget_routing(rt.routing_cache)
+    await merchants.count_failure(
+        session,
+        provider,
+        livemode,
+        str(outcome)[:255],
+        now,
+        threshold=BREAKER_THRESHOLD,
+        cool_down=BREAKER_COOL_DOWN,
     )
     log.warning("provider.technical_failure", provider=provider, error=str(outcome)[:200])

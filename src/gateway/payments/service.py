@@ -34,6 +34,7 @@ from gateway.payments import repository, routing
 from gateway.payments.models import Payment
 from gateway.payments.schemas import PaymentConfirm, PaymentCreate
 from gateway.runtime import Runtime
+from gateway.status_checks import first_check
 
 log = structlog.get_logger("gateway.payments")
 
@@ -56,9 +57,6 @@ _EVENT_OF = {
     S.canceled: EventType.payment_canceled,
     S.expired: EventType.payment_expired,
 }
-# When the janitor asks a provider about a payment or refund whose notification has not come: after 1 min,
-# 5 min, 30 min, 2 h, then every 6 h (payments: until 24 h after they expire).
-STATUS_CHECK_BACKOFF = (60, 300, 1800, 7200, 21600)
 _CANCELABLE = frozenset({S.requires_confirmation, S.requires_action})
 _EXPIRABLE = frozenset({S.requires_confirmation, S.requires_action})
 
@@ -128,7 +126,7 @@ def _schedule_status_checks(rt: Runtime, payment: Payment, to: PaymentStatus) ->
         payment.next_status_check_at = None
     elif to in (S.requires_action, S.processing) and payment.next_status_check_at is None:
         if isinstance(rt.registry.get(payment.provider), StatusQuery):
-            payment.next_status_check_at = rt.clock.now() + timedelta(seconds=STATUS_CHECK_BACKOFF[0])
+            payment.next_status_check_at = first_check(rt.clock.now())
 
 
 async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, params: PaymentCreate) -> Payment:

@@ -84,7 +84,7 @@ async def list_refunds(
     starting_after: StartingAfter = None,
 ) -> Response:
     async with rt.db.transaction() as session:
-        await service.ensure_visible(session, scope, payment_id=payment_id)
+        await repository.ensure_visible(session, scope, payment_id=payment_id)
         rows, has_more = await repository.list_page(session, scope, payment_id, limit, starting_after)
     return json_response(list_document([service.refund_object(r) for r in rows], has_more))
 

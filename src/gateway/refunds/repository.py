@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.domain import RefundStatus
+from gateway.errors import NotFound
+from gateway.pagination import keyset_page
+from gateway.payments.models import Payment
 from gateway.refunds.models import Refund
 
 
@@ -47,7 +52,40 @@ async def list_page(
     stmt = _scoped(scope)
     if payment_id is not None:
         stmt = stmt.where(Refund.payment_id == payment_id)
-    if starting_after is not None:
-        stmt = stmt.where(Refund.id < starting_after)
-    rows = list((await session.execute(stmt.order_by(Refund.id.desc()).limit(limit + 1))).scalars())
-    return rows[:limit], len(rows) > limit
+    return await keyset_page(session, stmt, Refund.id, limit, starting_after)
+
+
+async def ensure_visible(
+    session: AsyncSession,
+    scope: MerchantScope,
+    *,
+    payment_id: str | None = None,
+    refund_id: str | None = None,
+) -> None:
+    """A list filtered by a parent the caller cannot see answers 404, as the parent itself would."""
+    if payment_id is not None and await _visible(session, scope, Payment, payment_id) is None:
+        raise NotFound(f"No payment {payment_id}.")
+    if refund_id is not None and await _visible(session, scope, Refund, refund_id) is None:
+        raise NotFound(f"No refund {refund_id}.")
+
+
+async def _visible(
+    session: AsyncSession, scope: MerchantScope, model: type[Payment] | type[Refund], id: str
+) -> str | None:
+    stmt = select(model.id).where(
+        model.id == id, model.merchant_id == scope.merchant_id, model.livemode == scope.livemode
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def due_for_status_check(session: AsyncSession, now: datetime, batch: int, *, skip_locked: bool) -> list[Refund]:
+    """Those whose status check is due, soonest first; locked (skipping those another janitor holds)."""
+    stmt = (
+        select(Refund)
+        .where(Refund.next_status_check_at <= now, Refund.status == RefundStatus.pending.value)
+        .order_by(Refund.next_status_check_at)
+        .limit(batch)
+    )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list((await session.execute(stmt)).scalars())

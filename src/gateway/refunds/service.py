@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -25,14 +24,13 @@ from gateway.errors import AmountExceedsRefundable, InvalidState, NotFound, Refu
 from gateway.events.service import record_event
 from gateway.ledger import service as ledger
 from gateway.merchants.credentials import context_for
-from gateway.notifications.repository import first_receipt
 from gateway.payments import repository as payments
 from gateway.payments.models import Payment
-from gateway.payments.service import STATUS_CHECK_BACKOFF
 from gateway.refunds import repository
 from gateway.refunds.models import Refund
 from gateway.refunds.schemas import RefundCreate
 from gateway.runtime import Runtime
+from gateway.status_checks import first_check
 
 log = structlog.get_logger("gateway.refunds")
 
@@ -110,7 +108,7 @@ async def _reserve(
         metadata_=dict(params.metadata),
         provider_attempted_at=now,
         # Checked from the start: a refund orphaned by a crash after this commit is still settled.
-        next_status_check_at=now + timedelta(seconds=STATUS_CHECK_BACKOFF[0]),
+        next_status_check_at=first_check(now),
         created_at=now,
         updated_at=now,
     )
@@ -138,7 +136,7 @@ async def create_refund(
         found_payment = await payments.get(session, scope, refund.payment_id)
         assert found_payment is not None
         payment = found_payment
-    provider_transaction_id, payer = await first_receipt(session, payment.id)
+    provider_transaction_id, payer = await payments.first_receipt(session, payment.id)
     request = StartRefund(
         refund_id=refund.id,
         payment_id=payment.id,
@@ -219,7 +217,7 @@ async def apply_refund_outcome(
 
 def _schedule_check(rt: Runtime, refund: Refund) -> None:
     if refund.status == RefundStatus.pending.value and refund.next_status_check_at is None:
-        refund.next_status_check_at = rt.clock.now() + timedelta(seconds=STATUS_CHECK_BACKOFF[0])
+        refund.next_status_check_at = first_check(rt.clock.now())
 
 
 async def settle_refund(
@@ -280,17 +278,3 @@ async def get_refund(session: AsyncSession, scope: MerchantScope, refund_id: str
     if refund is None:
         raise NotFound(f"No refund {refund_id}.")
     return refund
-
-
-async def ensure_visible(
-    session: AsyncSession,
-    scope: MerchantScope,
-    *,
-    payment_id: str | None = None,
-    refund_id: str | None = None,
-) -> None:
-    """A list filtered by a parent the caller cannot see answers 404, as the parent itself would."""
-    if payment_id is not None and await payments.get(session, scope, payment_id) is None:
-        raise NotFound(f"No payment {payment_id}.")
-    if refund_id is not None and await repository.get(session, scope, refund_id) is None:
-        raise NotFound(f"No refund {refund_id}.")

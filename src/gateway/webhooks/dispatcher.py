@@ -17,15 +17,15 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 import structlog
-from sqlalchemy import Select, and_, func, literal_column, or_, select, true, update
+from sqlalchemy import select, update
 from standardwebhooks import Webhook
 
 from gateway import __version__
-from gateway.events.models import Event
 from gateway.runtime import Runtime
+from gateway.webhooks import repository
 from gateway.webhooks.addresses import CheckedResolver, UrlNotAllowed, check_addresses, check_scheme
 from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from gateway.webhooks.service import DISABLED, ENABLED, FAILED, PENDING, SUCCEEDED, signing_secrets
+from gateway.webhooks.service import DISABLED, FAILED, PENDING, SUCCEEDED, signing_secrets
 
 log = structlog.get_logger("gateway.webhooks")
 
@@ -149,30 +149,14 @@ class Dispatcher:
         now = rt.clock.now()
         token = secrets.token_hex(16)
         async with rt.db.transaction() as session:
-            # At most `per_endpoint` due deliveries of each endpoint per claim, chosen in the query itself: a
-            # backlogged or slow endpoint can never fill the batch and starve the others.
-            candidates = self._candidates(now)
-            due = select(WebhookDelivery.id).where(WebhookDelivery.id.in_(candidates)).order_by(WebhookDelivery.id)
-            if not rt.db.is_sqlite:  # SQLite's IMMEDIATE transaction already serialises claims
-                due = due.with_for_update(skip_locked=True)
-            chosen = list((await session.execute(due)).scalars())
-            if not chosen:
-                return []
-            await session.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(chosen))
-                .values(
-                    claimed_until=now + self.lease,
-                    claim_token=token,
-                    attempts=WebhookDelivery.attempts + 1,
-                    updated_at=now,
-                )
-            )
-            loaded = await session.execute(
-                select(WebhookDelivery.id, WebhookDelivery.attempts, Event.id, Event.body, WebhookEndpoint)
-                .join(Event, Event.id == WebhookDelivery.event_id)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .where(WebhookDelivery.id.in_(chosen))
+            loaded = await repository.claim_due_deliveries(
+                session,
+                now=now,
+                claim_token=token,
+                lease=self.lease,
+                batch=self.batch,
+                per_endpoint=self.per_endpoint,
+                is_sqlite=rt.db.is_sqlite,
             )
             return [
                 Job(
@@ -187,54 +171,6 @@ class Dispatcher:
                 )
                 for d_id, attempts, event_id, body, endpoint in loaded
             ]
-
-    def _candidates(self, now: datetime) -> Select[tuple[int]]:
-        claimable = (
-            # A literal, so that a prepared (generic) plan can still use the partial indexes on pending rows.
-            WebhookDelivery.status == literal_column(f"'{PENDING}'"),
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
-        )
-        if not self.rt.db.is_sqlite:
-            # PostgreSQL: for each enabled endpoint, its first due deliveries straight off the
-            # (endpoint_id, next_attempt_at, id) partial index — the cost is what is taken, not the backlog.
-            per_endpoint = (
-                select(WebhookDelivery.id, WebhookDelivery.next_attempt_at)
-                .where(WebhookDelivery.endpoint_id == WebhookEndpoint.id, *claimable)
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-                .limit(self.per_endpoint)
-                .lateral("due")
-            )
-            return (
-                select(per_endpoint.c.id)
-                .select_from(WebhookEndpoint)
-                .join(per_endpoint, true())
-                .where(WebhookEndpoint.status == ENABLED)
-                .order_by(per_endpoint.c.next_attempt_at, per_endpoint.c.id)
-                .limit(self.batch)
-            )
-        # SQLite (development) has no LATERAL: rank every due delivery per endpoint instead.
-        ranked = (
-            select(
-                WebhookDelivery.id,
-                WebhookDelivery.next_attempt_at,
-                func.row_number()
-                .over(
-                    partition_by=WebhookDelivery.endpoint_id,
-                    order_by=(WebhookDelivery.next_attempt_at, WebhookDelivery.id),
-                )
-                .label("rank"),
-            )
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(*claimable, WebhookEndpoint.status == ENABLED)
-            .subquery()
-        )
-        return (
-            select(ranked.c.id)
-            .where(ranked.c.rank <= self.per_endpoint)
-            .order_by(ranked.c.next_attempt_at, ranked.c.id)
-            .limit(self.batch)
-        )
 
     async def _deliver(self, job: Job) -> Result:
         async with self._slots:
@@ -387,13 +323,7 @@ async def backlog(rt: Runtime) -> tuple[int, float]:
     """Pending deliveries that are due, and how long the oldest has waited (seconds)."""
     now = rt.clock.now()
     async with rt.db.transaction() as session:
-        count, oldest = (
-            await session.execute(
-                select(func.count(WebhookDelivery.id), func.min(WebhookDelivery.next_attempt_at)).where(
-                    and_(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
-                )
-            )
-        ).one()
+        count, oldest = await repository.due_backlog(session, now)
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     return int(count), (now - oldest).total_seconds() if oldest is not None else 0.0

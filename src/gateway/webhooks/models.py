@@ -7,6 +7,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, BigIntPK, UTCDateTime
 
+# Endpoint and delivery statuses.
+ENABLED, DISABLED = "enabled", "disabled"
+PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
+
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"

@@ -14,13 +14,23 @@ from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
 from gateway.errors import GatewayError, NotFound
 from gateway.events.models import Event
+from gateway.pagination import keyset_page
 from gateway.runtime import Runtime
 from gateway.webhooks.addresses import UrlNotAllowed, check_target
-from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from gateway.webhooks.models import (
+    CANCELED,
+    DISABLED,
+    ENABLED,
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from gateway.webhooks.schemas import EndpointCreate, EndpointUpdate
 
-ENABLED, DISABLED = "enabled", "disabled"
-PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
+__all__ = ["CANCELED", "DISABLED", "ENABLED", "FAILED", "PENDING", "SUCCEEDED"]
 
 
 class UrlNotAllowedError(GatewayError):
@@ -124,10 +134,7 @@ async def list_endpoints(
         WebhookEndpoint.livemode == scope.livemode,
         WebhookEndpoint.deleted_at.is_(None),
     )
-    if starting_after is not None:
-        stmt = stmt.where(WebhookEndpoint.id < starting_after)
-    rows = list((await session.execute(stmt.order_by(WebhookEndpoint.id.desc()).limit(limit + 1))).scalars())
-    return rows[:limit], len(rows) > limit
+    return await keyset_page(session, stmt, WebhookEndpoint.id, limit, starting_after)
 
 
 async def update_endpoint(
@@ -264,10 +271,10 @@ async def list_attempts(
 ) -> tuple[list[WebhookAttempt], bool]:
     await get_endpoint(session, scope, endpoint_id)
     stmt = select(WebhookAttempt).where(WebhookAttempt.endpoint_id == endpoint_id)
+    cursor: int | None = None
     if starting_after is not None:
-        cursor = starting_after.removeprefix("wha_")
-        if not cursor.isdigit() or len(cursor) > 18:
+        digits = starting_after.removeprefix("wha_")
+        if not digits.isdigit() or len(digits) > 18:
             raise NotFound(f"No attempt {starting_after}.")
-        stmt = stmt.where(WebhookAttempt.id < int(cursor))
-    rows = list((await session.execute(stmt.order_by(WebhookAttempt.id.desc()).limit(limit + 1))).scalars())
-    return rows[:limit], len(rows) > limit
+        cursor = int(digits)
+    return await keyset_page(session, stmt, WebhookAttempt.id, limit, cursor)

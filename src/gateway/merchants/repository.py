@@ -1,0 +1,117 @@
+"""SQL about merchants' keys and routing tables, and the per-process cache of routing state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth_types import MerchantScope
+from gateway.db import UTCDateTime
+from gateway.merchants.models import ApiKey, ProviderAccount, ProviderHealth
+
+ROUTING_CACHE_TTL = timedelta(seconds=1)
+# (merchant, livemode) → (fresh until, provider accounts, providers cooling down); one per process (Runtime).
+RoutingCache = dict[tuple[str, bool], tuple[datetime, dict[str, Any], set[str]]]
+
+
+async def scope_of_api_key(session: AsyncSession, secret_hash: str) -> MerchantScope | None:
+    """Who an unrevoked API key authenticates."""
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.merchant_id, ApiKey.livemode).where(
+                ApiKey.secret_hash == secret_hash, ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return MerchantScope(merchant_id=row.merchant_id, livemode=row.livemode, key_id=row.id)
+
+
+async def routing_state(
+    session: AsyncSession, cache: RoutingCache, scope: MerchantScope, now: datetime
+) -> tuple[dict[str, ProviderAccount], set[str]]:
+    """The merchant's routing settings and the providers cooling down, read at most once a second per process
+    (a change made elsewhere is seen within that second; one made here, at once)."""
+    key = (scope.merchant_id, scope.livemode)
+    cached = cache.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1], cached[2]
+    accounts = {
+        row.provider: row
+        for row in (
+            await session.execute(
+                select(ProviderAccount).where(
+                    ProviderAccount.merchant_id == scope.merchant_id, ProviderAccount.livemode.is_(True)
+                )
+            )
+        ).scalars()
+    }
+    open_breakers = set(
+        (
+            await session.execute(
+                select(ProviderHealth.provider).where(
+                    ProviderHealth.livemode == scope.livemode, ProviderHealth.opened_until > now
+                )
+            )
+        ).scalars()
+    )
+    cache[key] = (now + ROUTING_CACHE_TTL, accounts, open_breakers)
+    return accounts, open_breakers
+
+
+def forget_routing(cache: RoutingCache, merchant_id: str | None = None) -> None:
+    if merchant_id is None:
+        cache.clear()
+        return
+    for key in [k for k in cache if k[0] == merchant_id]:
+        del cache[key]
+
+
+async def reset_breaker(session: AsyncSession, provider: str, livemode: bool, now: datetime) -> None:
+    await session.execute(
+        update(ProviderHealth)
+        .where(
+            ProviderHealth.provider == provider,
+            ProviderHealth.livemode == livemode,
+            ProviderHealth.consecutive_failures > 0,
+        )
+        .values(consecutive_failures=0, opened_until=None, updated_at=now)
+    )
+
+
+async def count_failure(
+    session: AsyncSession,
+    provider: str,
+    livemode: bool,
+    error: str,
+    now: datetime,
+    *,
+    threshold: int,
+    cool_down: timedelta,
+) -> None:
+    """One more consecutive technical failure; the breaker opens for `cool_down` at `threshold` of them."""
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(ProviderHealth).values(
+        provider=provider, livemode=livemode, consecutive_failures=1, last_error=error, updated_at=now
+    )
+    failures = ProviderHealth.consecutive_failures + 1
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["provider", "livemode"],
+            set_={
+                "consecutive_failures": failures,
+                "last_error": stmt.excluded.last_error,
+                "updated_at": now,
+                "opened_until": case(
+                    (failures >= threshold, literal(now + cool_down, UTCDateTime())),
+                    else_=ProviderHealth.opened_until,
+                ),
+            },
+        )
+    )
