@@ -25,7 +25,7 @@ from gateway.adapters.base import (
 )
 from gateway.adapters.registry import UnknownProvider
 from gateway.domain import MAX_AMOUNT, PaymentStatus
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import InvalidSignature, NotFound
 from gateway.merchants.credentials import notification_credentials
 from gateway.notifications.models import ProviderNotification
 from gateway.notifications.repository import record_received_funds
@@ -42,10 +42,6 @@ log = structlog.get_logger("gateway.notifications")
 def funds_source(provider: str, livemode: bool, provider_transaction_id: str) -> str:
     """The ledger's dedupe key for money a provider confirmed: the same however it was learned."""
     return f"{'live' if livemode else 'test'}:{provider}:{provider_transaction_id}"
-
-
-class InvalidSignature(GatewayError):
-    status, code, title = 400, "invalid_signature", "Invalid signature"
 
 
 Outcome = NotificationOutcome

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import NotFound, UrlNotAllowedError
 from gateway.events.models import Event
 from gateway.runtime import Runtime
 from gateway.webhooks.addresses import UrlNotAllowed, check_target
@@ -21,10 +21,6 @@ from gateway.webhooks.schemas import EndpointCreate, EndpointUpdate
 
 ENABLED, DISABLED = "enabled", "disabled"
 PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
-
-
-class UrlNotAllowedError(GatewayError):
-    status, code, title = 422, "url_not_allowed", "URL not allowed"
 
 
 def new_secret() -> str:
