@@ -44,10 +44,10 @@ log = structlog.get_logger("gateway.janitor")
 # After a payment expires the payer may still have paid at the provider: keep asking for a day.
 GRACE_AFTER_EXPIRY = timedelta(hours=24)
 _CHECKED_STATUSES = (
-    PaymentStatus.requires_action.value,
-    PaymentStatus.processing.value,
-    PaymentStatus.expired.value,
-    PaymentStatus.canceled.value,
+    PaymentStatus.requires_action,
+    PaymentStatus.processing,
+    PaymentStatus.expired,
+    PaymentStatus.canceled,
 )
 
 
@@ -70,7 +70,7 @@ async def _claim(rt: Runtime, model: type[Payment] | type[Refund], batch: int) -
         if model is Payment:
             stmt = stmt.where(Payment.status.in_(_CHECKED_STATUSES))
         else:
-            stmt = stmt.where(Refund.status == RefundStatus.pending.value)
+            stmt = stmt.where(Refund.status == RefundStatus.pending)
         if not rt.db.is_sqlite:
             stmt = stmt.with_for_update(skip_locked=True)
         due: list[_Due] = []
@@ -177,5 +177,5 @@ async def _apply(
     adapter = rt.registry.get(provider)
     async with rt.db.transaction() as session:
         results = [await apply_provider_event(session, rt, adapter, creds, event) for event in events]
-    log.info("janitor.settled", id=row_id, provider=provider, outcomes=[r[0].value for r in results])
+    log.info("janitor.settled", id=row_id, provider=provider, outcomes=[r.outcome for r in results])
     return 1

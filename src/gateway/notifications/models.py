@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base, UTCDateTime
+from gateway.adapters.base import NotificationOutcome
+from gateway.db import Base, StrEnumColumn, UTCDateTime
 
 
 class ProviderNotification(Base):
@@ -22,7 +23,7 @@ class ProviderNotification(Base):
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
     body: Mapped[str] = mapped_column(Text)
     verified: Mapped[bool]
-    outcome: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[NotificationOutcome] = mapped_column(StrEnumColumn(NotificationOutcome, 32))
     detail: Mapped[str | None] = mapped_column(String(500))
     payment_id: Mapped[str | None] = mapped_column(String(40))
     refund_id: Mapped[str | None] = mapped_column(String(40))

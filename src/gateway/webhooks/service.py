@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
+from gateway.domain import WebhookDeliveryStatus, WebhookEndpointStatus
 from gateway.errors import NotFound, UrlNotAllowedError
 from gateway.events.models import Event
 from gateway.runtime import Runtime
@@ -19,8 +20,13 @@ from gateway.webhooks.addresses import UrlNotAllowed, check_target
 from gateway.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.schemas import EndpointCreate, EndpointUpdate
 
-ENABLED, DISABLED = "enabled", "disabled"
-PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
+ENABLED, DISABLED = WebhookEndpointStatus.enabled, WebhookEndpointStatus.disabled
+PENDING, SUCCEEDED, FAILED, CANCELED = (
+    WebhookDeliveryStatus.pending,
+    WebhookDeliveryStatus.succeeded,
+    WebhookDeliveryStatus.failed,
+    WebhookDeliveryStatus.canceled,
+)
 
 
 def new_secret() -> str:
@@ -137,7 +143,7 @@ async def update_endpoint(
     if params.description is not None:
         endpoint.description = params.description
     if params.status is not None and params.status != endpoint.status:
-        endpoint.status = params.status
+        endpoint.status = WebhookEndpointStatus(params.status)
         endpoint.disabled_reason = "disabled by the merchant" if params.status == DISABLED else None
         endpoint.failing_since = None
     endpoint.updated_at = rt.clock.now()
