@@ -39,6 +39,13 @@ REQUIRE_POSTGRES = os.environ.get("CI") == "true" or os.environ.get("GATEWAY_TES
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 ADMIN_TOKEN = "adm_test_token"
 BASE_URL = "http://gateway.test"
+# A live VietQR account a merchant can PUT (the sandbox bank's shape, the merchant's own numbers).
+VIETQR_LIVE = {
+    "bank_bin": "970436",
+    "account_number": "1017595600",
+    "account_name": "BENH VIEN BACH MAI",
+    "webhook_secret": "whsec-live-1",
+}
 # Idempotency-Key headers every idempotent route refuses with 400 idempotency_key_invalid.
 INVALID_KEYS = [
     pytest.param("k" * 256, id="256-chars"),

@@ -15,6 +15,7 @@ from gateway.clock import ManualClock
 from tests.conftest import (
     ADMIN,
     BASE_URL,
+    VIETQR_LIVE,
     MerchantHandle,
     assert_problem,
     bearer,
@@ -26,12 +27,6 @@ from tests.conftest import (
     pay,
 )
 
-VIETQR_LIVE = {
-    "bank_bin": "970436",
-    "account_number": "1017595600",
-    "account_name": "BENH VIEN BACH MAI",
-    "webhook_secret": "whsec-live-1",
-}
 PAYMENT = {"amount": 150000, "method": "vietqr", "reference": "HIS-2026-000123"}
 
 

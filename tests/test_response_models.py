@@ -31,14 +31,7 @@ from gateway.schemas import ListEnvelope
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.openapi import event_model
 from gateway.webhooks.schemas import AttemptObject, DeletedEndpoint, EndpointObject, RedeliveryObject
-from tests.conftest import ADMIN, MerchantHandle, pay
-
-LIVE_VIETQR = {
-    "bank_bin": "970436",
-    "account_number": "1017595600",
-    "account_name": "BENH VIEN BACH MAI",
-    "webhook_secret": "whsec-live-1",
-}
+from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, pay
 
 
 def assert_is_model(model: type[BaseModel], document: Any) -> None:
@@ -107,7 +100,7 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         RevokedApiKey,
     )
     check(
-        await client.put(f"/v1/merchants/{merchant_id}/providers/vietqr", json=LIVE_VIETQR, headers=ADMIN),
+        await client.put(f"/v1/merchants/{merchant_id}/providers/vietqr", json=VIETQR_LIVE, headers=ADMIN),
         "PUT",
         "/v1/merchants/{merchant_id}/providers/{provider}",
         ProviderAccountObject,

@@ -9,6 +9,7 @@ from gateway.adapters.emvco import parse_vietqr
 from gateway.runtime import Runtime
 from tests.conftest import (
     ADMIN,
+    VIETQR_LIVE,
     MerchantHandle,
     assert_problem,
     create_vietqr_payment,
@@ -16,14 +17,6 @@ from tests.conftest import (
     new_key,
     pay,
 )
-
-VIETQR_LIVE = {
-    "bank_bin": "970436",
-    "account_number": "1017595600",
-    "account_name": "BENH VIEN BACH MAI",
-    "webhook_secret": "whsec-live-1",
-}
-
 
 PAYMENT = {"amount": 150000, "method": "vietqr", "reference": "HIS-2026-000123"}
 
