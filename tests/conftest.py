@@ -28,6 +28,7 @@ from gateway.app import create_app
 from gateway.clock import ManualClock
 from gateway.ledger.service import find_imbalances
 from gateway.migrate import upgrade
+from gateway.models import Base
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 
@@ -39,6 +40,19 @@ REQUIRE_POSTGRES = os.environ.get("CI") == "true" or os.environ.get("GATEWAY_TES
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
 ADMIN_TOKEN = "adm_test_token"
 BASE_URL = "http://gateway.test"
+# A live VietQR account a merchant can PUT (the sandbox bank's shape, the merchant's own numbers).
+VIETQR_LIVE = {
+    "bank_bin": "970436",
+    "account_number": "1017595600",
+    "account_name": "BENH VIEN BACH MAI",
+    "webhook_secret": "whsec-live-1",
+}
+# Idempotency-Key headers every idempotent route refuses with 400 idempotency_key_invalid.
+INVALID_KEYS = [
+    pytest.param("k" * 256, id="256-chars"),
+    pytest.param("clé-thanh-toán-1".encode(), id="non-ascii"),
+    pytest.param("", id="empty"),
+]
 
 
 async def _admin_execute(*statements: str) -> None:
@@ -82,10 +96,8 @@ def migrated_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-TABLES = (
-    "webhook_attempts, webhook_deliveries, webhook_endpoints, ledger_entries, ledger_transactions, events, received_funds, provider_notifications, refunds, payments, "
-    "idempotency_keys, provider_health, provider_accounts, api_keys, merchants"
-)
+# Every table the models declare, so a new one is truncated too (CASCADE takes care of the order).
+TABLES = ", ".join(table.name for table in reversed(Base.metadata.sorted_tables))
 
 
 @pytest.fixture
@@ -197,3 +209,77 @@ def sandbox_secrets(rt: Runtime, provider: str) -> dict[str, str]:
     adapter = rt.registry.get(provider)
     assert isinstance(adapter, Sandboxed)
     return adapter.sandbox.secrets(provider, rt.secret_box.derive_token)
+
+
+async def sql(rt: Runtime, statement: str, **params: Any) -> list[dict[str, Any]]:
+    async with rt.db.transaction() as session:
+        result = await session.execute(text(statement), params)
+        return [dict(row._mapping) for row in result]
+
+
+async def get_payment(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/payments/{payment_id}", headers=merchant.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def ledger_of(client: httpx.AsyncClient, merchant: MerchantHandle, **query: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/ledger/transactions", params={**query, "limit": "100"}, headers=merchant.headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+async def events_of(client: httpx.AsyncClient, merchant: MerchantHandle, **query: str) -> list[dict[str, Any]]:
+    response = await client.get("/v1/events", params={**query, "limit": "100"}, headers=merchant.headers)
+    assert response.status_code == 200, response.text
+    return list(response.json()["data"])
+
+
+def types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+async def refund(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str, **body: Any) -> httpx.Response:
+    return await client.post("/v1/refunds", json={"payment_id": payment_id, **body}, headers=merchant.idem())
+
+
+def assert_problem(
+    response: httpx.Response, status: int, code: str, loc: list[str | int] | None = None
+) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["code"] == code, body
+    assert body["status"] == status, body
+    assert isinstance(body.get("request_id"), str) and body["request_id"], body
+    assert "Traceback" not in response.text
+    if code == "validation_error":
+        assert loc is not None, "a validation case must name the field it expects in errors[*].loc"
+    if loc is not None:
+        locs = [list(e["loc"]) for e in body["errors"]]
+        assert any(found[: len(loc)] == loc for found in locs), f"expected loc {loc} in {locs}"
+    return body
+
+
+async def paid_payment(client: httpx.AsyncClient, merchant: MerchantHandle, amount: int = 150000) -> dict[str, Any]:
+    payment = await create_vietqr_payment(client, merchant, amount=amount)
+    paid = await pay(client, merchant, payment["id"])
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "succeeded"
+    return dict(paid.json())
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def new_key(client: httpx.AsyncClient, merchant_id: str, mode: str) -> dict[str, Any]:
+    response = await client.post(f"/v1/merchants/{merchant_id}/api-keys", json={"mode": mode}, headers=ADMIN)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def ids_listed(client: httpx.AsyncClient, path: str, headers: dict[str, str]) -> list[str]:
+    response = await client.get(path, params={"limit": 100}, headers=headers)
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["data"]]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import text
 
+from gateway.app import build_runtime
 from gateway.clock import ManualClock
 from gateway.janitor import check_refunds_once, next_check
 from gateway.runtime import Runtime
+from gateway.settings import Settings
+from gateway.workers import sweep_once
 from tests.conftest import MerchantHandle, create_vietqr_payment, pay
 
 
@@ -94,3 +97,22 @@ async def test_a_card_payment_whose_ipn_was_lost_is_settled_and_the_late_ipn_is_
     assert len(ledger["data"]) == 1
     clock.advance(400)
     assert await check_payments_once(rt) == 0  # succeeded: no longer checked
+
+
+async def test_one_test_mode_row_does_not_jam_the_worker(
+    client: httpx.AsyncClient, merchant: MerchantHandle, settings: Settings, clock: ManualClock
+) -> None:
+    payment = await create_vietqr_payment(client, merchant)
+    await pay(client, merchant, payment["id"])
+    await client.post("/sandbox/vietqr/_sandbox/lose-next-notifications", json={"count": 1})
+    await client.post("/v1/refunds", json={"payment_id": payment["id"]}, headers=merchant.idem())
+    clock.advance(61)
+    worker = build_runtime(settings.model_copy(update={"sandbox": False}), clock)  # test mode off in the worker
+    try:
+        await sweep_once(worker)  # must neither raise nor stop on that row
+        async with worker.db.transaction() as session:
+            checks = (await session.execute(text("SELECT status_checks FROM refunds"))).scalar_one()
+        assert checks == 1
+    finally:
+        await worker.db.dispose()
+        await worker.provider_http.aclose()

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from gateway.notifications.models import ProviderNotification
 from gateway.runtime import Runtime
-from tests.conftest import MerchantHandle
-from tests.test_bad_input import assert_no_payments, assert_problem
+from tests.conftest import MerchantHandle, assert_problem
+from tests.test_bad_input import assert_no_payments
 
 PAYMENT = {"amount": 150000, "method": "vietqr", "reference": "HIS-2026-000123"}
 

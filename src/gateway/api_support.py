@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -14,15 +13,16 @@ from pydantic import BeforeValidator
 from starlette.responses import Response
 
 from gateway.errors import (
+    DATABASE_UNAVAILABLE,
+    MALFORMED_JSON,
     PROBLEM_JSON,
-    DatabaseUnavailable,
     Forbidden,
     GatewayError,
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
     IdempotencyKeyMissing,
     IdempotencyKeyReused,
-    MalformedJSON,
+    ProblemDoc,
     TestModeDisabled,
     Unauthenticated,
     ValidationFailed,
@@ -66,23 +66,15 @@ def idempotency_key(*, required: bool) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class ProblemDoc:
-    """A problem answered outside the domain errors (middleware, request parsing)."""
-
-    status: int
-    code: str
-
-
-INVALID_REQUEST = ProblemDoc(400, "invalid_request")  # a NUL in the path or query (middleware)
-PAYLOAD_TOO_LARGE = ProblemDoc(413, "payload_too_large")  # bodies over 1 MB (middleware)
+INVALID_REQUEST = ProblemDoc(400, "invalid_request", "Invalid request")  # a NUL in the path or query (middleware)
+PAYLOAD_TOO_LARGE = ProblemDoc(413, "payload_too_large", "Payload too large")  # bodies over 1 MB (middleware)
 
 ProblemSource = type[GatewayError] | ProblemDoc
 # What a route of each kind can answer besides its own domain errors.
-MERCHANT_KEY: tuple[ProblemSource, ...] = (Unauthenticated, Forbidden, TestModeDisabled, DatabaseUnavailable)
-ADMIN_TOKEN: tuple[ProblemSource, ...] = (Unauthenticated, Forbidden, DatabaseUnavailable)
+MERCHANT_KEY: tuple[ProblemSource, ...] = (Unauthenticated, Forbidden, TestModeDisabled, DATABASE_UNAVAILABLE)
+ADMIN_TOKEN: tuple[ProblemSource, ...] = (Unauthenticated, Forbidden, DATABASE_UNAVAILABLE)
 PARAMETERS: tuple[ProblemSource, ...] = (INVALID_REQUEST, ValidationFailed)
-JSON_BODY: tuple[ProblemSource, ...] = (INVALID_REQUEST, MalformedJSON, PAYLOAD_TOO_LARGE, ValidationFailed)
+JSON_BODY: tuple[ProblemSource, ...] = (INVALID_REQUEST, MALFORMED_JSON, PAYLOAD_TOO_LARGE, ValidationFailed)
 IDEMPOTENT: tuple[ProblemSource, ...] = (IdempotencyKeyInvalid, IdempotencyKeyInUse, IdempotencyKeyReused)
 IDEMPOTENCY_REQUIRED: tuple[ProblemSource, ...] = (IdempotencyKeyMissing, *IDEMPOTENT)
 

@@ -140,7 +140,7 @@ def create_app(
         ops_router,
     ):
         app.include_router(router)
-    document_webhooks(app)
+    document_webhooks(app, settings)
     install_openapi(app)
     if settings.sandbox:
         _attach_sandbox(app, rt)

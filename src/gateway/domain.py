@@ -38,6 +38,18 @@ class RefundStatus(StrEnum):
     failed = "failed"
 
 
+class WebhookEndpointStatus(StrEnum):
+    enabled = "enabled"
+    disabled = "disabled"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+
+
 class EventType(StrEnum):
     payment_requires_action = "payment.requires_action"
     payment_processing = "payment.processing"
@@ -49,6 +61,11 @@ class EventType(StrEnum):
     refund_created = "refund.created"
     refund_succeeded = "refund.succeeded"
     refund_failed = "refund.failed"
+
+    @property
+    def object_type(self) -> str:
+        """What `data.object` carries: the type names it, `<object>.<what happened>`."""
+        return self.value.partition(".")[0]
 
 
 class MerchantCategory(StrEnum):
@@ -79,3 +96,14 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 }
 
 MAX_AMOUNT = 9_999_999_999_999
+
+
+class NotificationOutcome(StrEnum):
+    """What became of a provider's callback (kept with it for audit; the adapter answers the provider by it)."""
+
+    applied = "applied"
+    duplicate = "duplicate"
+    unmatched = "unmatched"
+    amount_mismatch = "amount_mismatch"
+    rejected = "rejected"
+    error = "error"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -56,14 +57,6 @@ class GatewayError(Exception):
         self.headers = headers or {}
 
 
-def _error(status: int, code: str, title: str) -> type[GatewayError]:
-    return type(
-        "".join(part.title() for part in code.split("_")) + "Error",
-        (GatewayError,),
-        {"status": status, "code": code, "title": title},
-    )
-
-
 class ValidationFailed(GatewayError):
     status, code, title = 422, "validation_error", "Validation failed"
 
@@ -80,25 +73,80 @@ class InvalidState(GatewayError):
     status, code, title = 409, "invalid_state", "Invalid state"
 
 
-MalformedJSON = _error(400, "malformed_json", "Malformed JSON")
-Unauthenticated = _error(401, "unauthenticated", "Unauthenticated")
-Forbidden = _error(403, "forbidden", "Forbidden")
-TestModeDisabled = _error(403, "test_mode_disabled", "Test mode is disabled")
-IdempotencyKeyMissing = _error(400, "idempotency_key_missing", "Idempotency-Key header required")
-IdempotencyKeyInvalid = _error(400, "idempotency_key_invalid", "Invalid Idempotency-Key header")
-IdempotencyKeyReused = _error(422, "idempotency_key_reused", "Idempotency key reused")
-IdempotencyKeyInUse = _error(409, "idempotency_key_in_use", "Idempotency key in use")
-AmountExceedsRefundable = _error(422, "amount_exceeds_refundable", "Amount exceeds refundable")
-RefundNotSupported = _error(422, "refund_not_supported", "Refund not supported")
-ProviderNotConfigured = _error(422, "provider_not_configured", "Provider not configured")
-MethodNotAvailable = _error(422, "method_not_available", "Method not available")
-CurrencyNotSupported = _error(422, "currency_not_supported", "Currency not supported")
-AmountOutOfRange = _error(422, "amount_out_of_range", "Amount outside the provider's limits")
-OutcomeNotSupported = _error(422, "outcome_not_supported", "Outcome not supported")
-ProviderUnavailable = _error(503, "provider_unavailable", "Provider unavailable")
-DatabaseUnavailable = _error(503, "database_unavailable", "Database unavailable")
-SandboxFailed = _error(502, "sandbox_error", "Sandbox error")
-ConfirmationInProgress = _error(409, "confirmation_in_progress", "Confirmation in progress")
+class Unauthenticated(GatewayError):
+    status, code, title = 401, "unauthenticated", "Unauthenticated"
+
+
+class Forbidden(GatewayError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class TestModeDisabled(GatewayError):
+    status, code, title = 403, "test_mode_disabled", "Test mode is disabled"
+
+
+class IdempotencyKeyMissing(GatewayError):
+    status, code, title = 400, "idempotency_key_missing", "Idempotency-Key header required"
+
+
+class IdempotencyKeyInvalid(GatewayError):
+    status, code, title = 400, "idempotency_key_invalid", "Invalid Idempotency-Key header"
+
+
+class IdempotencyKeyReused(GatewayError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency key reused"
+
+
+class IdempotencyKeyInUse(GatewayError):
+    status, code, title = 409, "idempotency_key_in_use", "Idempotency key in use"
+
+
+class AmountExceedsRefundable(GatewayError):
+    status, code, title = 422, "amount_exceeds_refundable", "Amount exceeds refundable"
+
+
+class RefundNotSupported(GatewayError):
+    status, code, title = 422, "refund_not_supported", "Refund not supported"
+
+
+class ProviderNotConfigured(GatewayError):
+    status, code, title = 422, "provider_not_configured", "Provider not configured"
+
+
+class MethodNotAvailable(GatewayError):
+    status, code, title = 422, "method_not_available", "Method not available"
+
+
+class CurrencyNotSupported(GatewayError):
+    status, code, title = 422, "currency_not_supported", "Currency not supported"
+
+
+class AmountOutOfRange(GatewayError):
+    status, code, title = 422, "amount_out_of_range", "Amount outside the provider's limits"
+
+
+class OutcomeNotSupported(GatewayError):
+    status, code, title = 422, "outcome_not_supported", "Outcome not supported"
+
+
+class ProviderUnavailable(GatewayError):
+    status, code, title = 503, "provider_unavailable", "Provider unavailable"
+
+
+class SandboxFailed(GatewayError):
+    status, code, title = 502, "sandbox_error", "Sandbox error"
+
+
+class ConfirmationInProgress(GatewayError):
+    status, code, title = 409, "confirmation_in_progress", "Confirmation in progress"
+
+
+class InvalidSignature(GatewayError):
+    status, code, title = 400, "invalid_signature", "Invalid signature"
+
+
+class UrlNotAllowedError(GatewayError):
+    status, code, title = 422, "url_not_allowed", "URL not allowed"
 
 
 def problem_response(
@@ -134,6 +182,24 @@ def problem_body(
     return orjson.dumps(body)
 
 
+@dataclass(frozen=True)
+class ProblemDoc:
+    """A problem answered outside the domain errors (middleware, request parsing, the database handlers),
+    documented in a route's `responses` like an error class."""
+
+    status: int
+    code: str
+    title: str
+
+    def response(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> Response:
+        headers = {"Retry-After": "1"} if self.status == 503 else None
+        return problem_response(self.status, self.code, self.title, detail, errors=errors, headers=headers)
+
+
+MALFORMED_JSON = ProblemDoc(400, "malformed_json", "Malformed JSON")
+DATABASE_UNAVAILABLE = ProblemDoc(503, "database_unavailable", "Database unavailable")
+
+
 def internal_error_response() -> Response:
     return problem_response(
         500,
@@ -167,9 +233,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
         errors = _validation_errors(exc)
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
-            return problem_response(
-                400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.", errors=errors
-            )
+            return MALFORMED_JSON.response("The request body is not valid JSON.", errors=errors)
         fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or "body" for e in errors)
         return problem_response(
             422, "validation_error", "Validation failed", f"Invalid fields: {fields}", errors=errors
@@ -179,7 +243,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 400 and exc.__cause__ is not None:
             # FastAPI could not decode the body it was parsing as JSON (e.g. nested past the parser's depth).
-            return problem_response(400, "malformed_json", "Malformed JSON", "The request body is not valid JSON.")
+            return MALFORMED_JSON.response("The request body is not valid JSON.")
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         code = codes.get(exc.status_code, "http_error")
         return problem_response(
@@ -192,13 +256,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConnectionError)
     async def _database_down(_request: Request, exc: Exception) -> Response:
         log.error("database.unavailable", error=type(exc).__name__)
-        return problem_response(
-            503,
-            "database_unavailable",
-            "Database unavailable",
-            "The database is not answering; retry with the same Idempotency-Key.",
-            headers={"Retry-After": "1"},
-        )
+        return DATABASE_UNAVAILABLE.response("The database is not answering; retry with the same Idempotency-Key.")
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> Response:

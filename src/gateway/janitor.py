@@ -168,5 +168,5 @@ async def _apply(
     adapter = rt.registry.get(provider)
     async with rt.db.transaction() as session:
         results = [await apply_provider_event(session, rt, adapter, creds, event) for event in events]
-    log.info("janitor.settled", id=row_id, provider=provider, outcomes=[r[0].value for r in results])
+    log.info("janitor.settled", id=row_id, provider=provider, outcomes=[r.outcome for r in results])
     return 1

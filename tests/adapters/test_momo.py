@@ -22,7 +22,6 @@ import pytest
 from gateway.adapters.base import (
     FundsReceived,
     InboundRequest,
-    NotificationOutcome,
     NotificationRejected,
     PaymentDeclined,
     PaymentLookup,
@@ -39,6 +38,7 @@ from gateway.adapters.base import (
 from gateway.adapters.momo.adapter import MoMoAdapter, MoMoCredentials
 from gateway.adapters.momo.wire import momo_signature
 from gateway.clock import ManualClock
+from gateway.domain import NotificationOutcome
 
 PARTNER, ACCESS, SECRET = "MOMOTEST01", "acc-key-123", "sec-key-456"
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

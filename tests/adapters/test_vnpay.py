@@ -21,7 +21,6 @@ from pydantic import ValidationError
 from gateway.adapters.base import (
     FundsReceived,
     InboundRequest,
-    NotificationOutcome,
     NotificationRejected,
     PaymentAdapter,
     PaymentDeclined,
@@ -39,6 +38,7 @@ from gateway.adapters.base import (
 from gateway.adapters.vnpay.adapter import VNPayAdapter
 from gateway.adapters.vnpay.wire import QUERYDR_RESPONSE_FIELDS, REFUND_RESPONSE_FIELDS, pipe_hash, secure_hash
 from gateway.clock import ManualClock
+from gateway.domain import NotificationOutcome
 
 SECRET = "VNPAYTESTSECRET0123456789ABCDEF"
 TMN = "TESTTMN1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx
 import orjson
@@ -15,7 +16,8 @@ from gateway.adapters.base import ProviderContext, StartPayment, StartRefund
 from gateway.adapters.vietqr.adapter import VietQRAdapter
 from gateway.app import create_app
 from gateway.clock import ManualClock
-from gateway.idempotency.service import purge_expired
+from gateway.idempotency.models import IdempotencyKey
+from gateway.idempotency.service import fingerprint, purge_expired
 from gateway.runtime import Runtime
 from tests.conftest import (
     BASE_URL,
@@ -274,3 +276,28 @@ async def _post_expecting_500(
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "Traceback" not in response.text and "RuntimeError" not in response.text
     return response
+
+
+async def test_a_409_twin_keeps_the_key_locked(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime
+) -> None:
+    async with rt.db.transaction() as session:  # request 1: checkpointed, in the middle of its provider call
+        session.add(
+            IdempotencyKey(
+                scope=f"{merchant.id}/test",
+                key="k1",
+                method="POST",
+                path="/v1/payments",
+                fingerprint=fingerprint(orjson.dumps(BODY)),
+                recovery_point="started",
+                locked_until=rt.clock.now() + timedelta(seconds=60),
+                owner="first",
+                created_at=rt.clock.now(),
+            )
+        )
+    headers = merchant.idem("k1")
+    assert (await client.post("/v1/payments", json=BODY, headers=headers)).status_code == 409
+    assert (await client.post("/v1/payments", json=BODY, headers=headers)).status_code == 409
+    reused = await client.post("/v1/payments", json={**BODY, "amount": 1}, headers=headers)
+    assert reused.status_code == 422
+    assert (await client.post("/v1/payments", json=BODY, headers=headers)).status_code == 409

@@ -12,22 +12,18 @@ import pytest
 
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
-from tests.conftest import MerchantHandle, create_vietqr_payment
-from tests.payments.test_momo_flow import NOTIFY_URL as MOMO_URL
-from tests.payments.test_momo_flow import momo_payment, post_ipn, signed_ipn
-from tests.payments.test_notifications import (
+from tests.conftest import MerchantHandle, create_vietqr_payment, get_payment, ledger_of
+from tests.notifications.test_vietqr_notifications import assert_unpaid, notifications_stored, received_funds
+from tests.notifications.vietqr_bank import (
     NOTIFY_URL,
-    assert_unpaid,
     bank_notification,
     bank_secret,
-    get_payment,
-    ledger_of,
-    notifications_stored,
     post_raw,
-    received_funds,
     send_notification,
     signed_headers,
 )
+from tests.payments.test_momo_flow import NOTIFY_URL as MOMO_URL
+from tests.payments.test_momo_flow import momo_payment, post_ipn, signed_ipn
 from tests.payments.test_vnpay_flow import IPN, create_card_payment, hash_secret, ipn_fields, signed_ipn_query
 
 AUDIT_PREFIX = 4096

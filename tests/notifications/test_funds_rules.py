@@ -12,19 +12,20 @@ from sqlalchemy import text
 
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
-from tests.conftest import MerchantHandle, create_vietqr_payment, pay
-from tests.payments.test_momo_flow import momo_payment, post_ipn, signed_ipn
-from tests.payments.test_notifications import (
-    SUCCESS,
+from tests.conftest import (
+    MerchantHandle,
+    create_vietqr_payment,
     events_of,
     get_payment,
     ledger_of,
-    received_funds,
+    pay,
     refund,
     sql,
-    transfer,
     types,
 )
+from tests.notifications.test_vietqr_notifications import SUCCESS, received_funds
+from tests.notifications.vietqr_bank import transfer
+from tests.payments.test_momo_flow import momo_payment, post_ipn, signed_ipn
 from tests.payments.test_vnpay_flow import CONFIRM_SUCCESS, IPN, create_card_payment, hash_secret, ipn_fields
 from tests.payments.test_vnpay_flow import signed_ipn_query as vnpay_query
 

@@ -12,9 +12,8 @@ from fastapi import FastAPI
 
 from gateway.clock import ManualClock
 from gateway.db import UnitOfWork
-from tests.conftest import BASE_URL, MerchantHandle, create_vietqr_payment, pay
+from tests.conftest import BASE_URL, MerchantHandle, create_vietqr_payment, events_of, get_payment, ledger_of, pay
 from tests.payments.test_momo_flow import momo_payment
-from tests.payments.test_notifications import events_of, get_payment, ledger_of
 from tests.payments.test_vnpay_flow import create_card_payment
 
 

@@ -6,10 +6,14 @@ import io
 
 import httpx
 import zxingcpp
+from asgi_lifespan import LifespanManager
 from PIL import Image
 
 from gateway.adapters.emvco import parse_vietqr
-from tests.conftest import MerchantHandle, create_vietqr_payment, pay
+from gateway.app import create_app
+from gateway.clock import ManualClock
+from gateway.settings import Settings
+from tests.conftest import BASE_URL, MerchantHandle, create_vietqr_payment, pay
 
 
 async def test_create_and_confirm_shows_a_scannable_qr(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
@@ -85,3 +89,17 @@ async def test_refund_goes_back_through_the_bank(client: httpx.AsyncClient, merc
         ).json()["data"]
     ]
     assert kinds == ["refund_succeeded"]
+
+
+async def test_payments_paid_after_a_restart_are_credited(
+    client: httpx.AsyncClient, merchant: MerchantHandle, settings: Settings, clock: ManualClock
+) -> None:
+    first = await create_vietqr_payment(client, merchant)
+    await pay(client, merchant, first["id"])
+    restarted = create_app(settings, clock=clock, background=False)
+    async with (
+        LifespanManager(restarted),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=restarted), base_url=BASE_URL) as second_client,
+    ):
+        second = await create_vietqr_payment(second_client, merchant)
+        assert (await pay(second_client, merchant, second["id"])).json()["status"] == "succeeded"

@@ -13,9 +13,11 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.responses import Response
 
 from gateway.clock import ManualClock
+from gateway.domain import EventType
+from gateway.events.service import record_event
 from gateway.runtime import Runtime
 from gateway.webhooks.dispatcher import Dispatcher, sign
-from tests.conftest import MerchantHandle, create_vietqr_payment, pay
+from tests.conftest import MerchantHandle, create_merchant, create_vietqr_payment, pay
 from tests.webhooks.conftest import drain, subscribe
 from tests.webhooks.receiver import Received, Receiver, bound_socket, serve
 
@@ -297,7 +299,7 @@ async def test_a_killed_dispatcher_leaves_a_lease_that_expires(
 ) -> None:
     await subscribe(client, merchant, receiver.url, ["payment.requires_action"])
     await create_vietqr_payment(client, merchant)
-    claimed = await dispatcher._claim()  # then the process dies before sending or recording anything
+    claimed = await dispatcher.claim_due_deliveries()  # then the process dies before sending or recording anything
     assert len(claimed) == 1
     assert await drain(dispatcher) == 0  # the lease still holds
     clock.advance(dispatcher.lease.total_seconds() + 1)
@@ -350,3 +352,26 @@ async def test_metrics_show_deliveries_and_backlog(
     assert "gateway_webhook_backlog 0.0" in text_
     assert 'gateway_webhook_attempts_total{outcome="delivered"} 1.0' in text_
     assert "gateway_webhook_attempt_duration_seconds_count 1.0" in text_
+
+
+async def test_a_backlogged_endpoint_does_not_starve_others(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, clock: ManualClock
+) -> None:
+    other = await create_merchant(client, "Other")
+    for m in (merchant, other):
+        await client.post("/v1/webhook-endpoints", json={"url": "http://127.0.0.1:1/"}, headers=m.headers)
+    async with rt.db.transaction() as session:
+        for _ in range(250):
+            await record_event(
+                session, rt, merchant_id=merchant.id, livemode=False, type=EventType.payment_processing, obj={}
+            )
+    clock.advance(1)
+    async with rt.db.transaction() as session:
+        await record_event(session, rt, merchant_id=other.id, livemode=False, type=EventType.payment_processing, obj={})
+    dispatcher = Dispatcher(rt, timeout=1.0)
+    try:
+        claimed = await dispatcher.claim_due_deliveries()
+    finally:
+        await dispatcher.aclose()
+    per_endpoint = {job.endpoint_id for job in claimed}
+    assert len(claimed) == dispatcher.per_endpoint + 1 and len(per_endpoint) == 2

@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel
 
 from gateway.clock import Clock
-from gateway.domain import PaymentMethod
+from gateway.domain import NotificationOutcome, PaymentMethod
 
 
 @dataclass(frozen=True)
@@ -202,15 +202,6 @@ class RefundSettled:
 
 
 ProviderEvent = FundsReceived | PaymentDeclined | RefundSettled
-
-
-class NotificationOutcome(StrEnum):
-    applied = "applied"
-    duplicate = "duplicate"
-    unmatched = "unmatched"
-    amount_mismatch = "amount_mismatch"
-    rejected = "rejected"
-    error = "error"
 
 
 @dataclass(frozen=True)

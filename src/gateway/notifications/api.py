@@ -9,16 +9,16 @@ from starlette.responses import RedirectResponse, Response
 from gateway.adapters.base import InboundRequest
 from gateway.api_support import PARAMETERS, PAYLOAD_TOO_LARGE, json_response, problems
 from gateway.auth import RuntimeDep
-from gateway.errors import DatabaseUnavailable, NotFound
+from gateway.errors import DATABASE_UNAVAILABLE, InvalidSignature, NotFound
 from gateway.notifications.schemas import ReturnStatus
-from gateway.notifications.service import InvalidSignature, receive_notification, verify_browser_return
+from gateway.notifications.service import receive_notification, verify_browser_return
 
 router = APIRouter(tags=["provider callbacks"])
 
 
 def _provider_answers() -> dict[int | str, dict[str, Any]]:
     """The provider's own acknowledgement formats, beside the gateway's problems (unknown provider, bad request)."""
-    answers = problems(*PARAMETERS, PAYLOAD_TOO_LARGE, NotFound, DatabaseUnavailable)
+    answers = problems(*PARAMETERS, PAYLOAD_TOO_LARGE, NotFound, DATABASE_UNAVAILABLE)
     own_format: dict[str, Any] = {"application/json": {"schema": {}}}
     for status, description in (
         (200, "Acknowledged, in the provider's format"),
@@ -81,7 +81,7 @@ async def _receive(provider: str, request: Request, rt: RuntimeDep) -> Response:
             "description": "Redirect to the payment's return_url",
             "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
         },
-        **problems(*PARAMETERS, NotFound, InvalidSignature, DatabaseUnavailable),
+        **problems(*PARAMETERS, NotFound, InvalidSignature, DATABASE_UNAVAILABLE),
     },
 )
 async def provider_return(provider: str, request: Request, rt: RuntimeDep) -> Response:

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base, UTCDateTime
+from gateway.db import Base, StrEnumColumn, UTCDateTime
+from gateway.domain import NotificationOutcome
 
 
 class ProviderNotification(Base):
@@ -21,7 +22,7 @@ class ProviderNotification(Base):
     headers: Mapped[dict[str, str]] = mapped_column(JSON)
     body: Mapped[str] = mapped_column(Text)
     verified: Mapped[bool]
-    outcome: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[NotificationOutcome] = mapped_column(StrEnumColumn(NotificationOutcome, 32))
     detail: Mapped[str | None] = mapped_column(String(500))
     payment_id: Mapped[str | None] = mapped_column(String(40))
     refund_id: Mapped[str | None] = mapped_column(String(40))

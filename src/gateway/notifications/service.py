@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.adapters.base import (
     FundsReceived,
     InboundRequest,
-    NotificationOutcome,
     NotificationRejected,
     NotificationUnusable,
     OutboundResponse,
@@ -24,8 +23,8 @@ from gateway.adapters.base import (
     RefundSettled,
 )
 from gateway.adapters.registry import UnknownProvider
-from gateway.domain import MAX_AMOUNT, PaymentStatus
-from gateway.errors import GatewayError, NotFound
+from gateway.domain import MAX_AMOUNT, NotificationOutcome, PaymentStatus
+from gateway.errors import InvalidSignature, NotFound
 from gateway.merchants.credentials import notification_credentials
 from gateway.notifications.models import ProviderNotification
 from gateway.payments import repository as payments_repo
@@ -41,10 +40,6 @@ log = structlog.get_logger("gateway.notifications")
 def funds_source(provider: str, livemode: bool, provider_transaction_id: str) -> str:
     """The ledger's dedupe key for money a provider confirmed: the same however it was learned."""
     return f"{'live' if livemode else 'test'}:{provider}:{provider_transaction_id}"
-
-
-class InvalidSignature(GatewayError):
-    status, code, title = 400, "invalid_signature", "Invalid signature"
 
 
 Outcome = NotificationOutcome
@@ -77,17 +72,19 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
                 genuine = True
                 events, credentials = verified
                 results = [await apply_provider_event(session, rt, adapter, credentials, event) for event in events]
-                outcome, detail, payment_id, refund_id = _summarise(results)
+                applied = _summarise(results)
+                outcome, detail = applied.outcome, applied.detail
+                payment_id, refund_id = applied.payment_id, applied.refund_id
             session.add(_audit_row(rt, provider, inbound, now, outcome, genuine, detail, payment_id, refund_id))
     except Exception as exc:
         log.exception("notification.failed", provider=provider, error=type(exc).__name__)
         outcome, detail = Outcome.error, type(exc).__name__
         await _store_failed(rt, provider, inbound, now, genuine, detail)
-    rt.metrics.notifications.labels(provider, outcome.value).inc()
+    rt.metrics.notifications.labels(provider, outcome).inc()
     log.info(
         "notification.received",
         provider=provider,
-        outcome=outcome.value,
+        outcome=outcome,
         detail=detail,
         payment_id=payment_id,
         refund_id=refund_id,
@@ -109,14 +106,21 @@ def _verify(
     return reason
 
 
-_Result = tuple[NotificationOutcome, str | None, str | None, str | None]
+@dataclass(frozen=True)
+class AppliedEvent:
+    """What applying one provider event did: the notification's outcome, and what it touched."""
+
+    outcome: NotificationOutcome
+    detail: str | None
+    payment_id: str | None
+    refund_id: str | None
 
 
-def _summarise(results: list[_Result]) -> _Result:
+def _summarise(results: list[AppliedEvent]) -> AppliedEvent:
     if not results:
-        return Outcome.applied, "nothing to apply", None, None
+        return AppliedEvent(Outcome.applied, "nothing to apply", None, None)
     for result in results:
-        if result[0] is not Outcome.applied:
+        if result.outcome is not Outcome.applied:
             return result
     return results[0]
 
@@ -127,7 +131,7 @@ async def apply_provider_event(
     adapter: PaymentAdapter,
     creds: ProviderCredentials,
     event: ProviderEvent,
-) -> _Result:
+) -> AppliedEvent:
     """What a provider reports, however it was learned (a notification, or the janitor's status query),
     goes through here: the same matching, amount checks, dedupe, state machine and ledger path."""
     if isinstance(event, FundsReceived):
@@ -137,7 +141,7 @@ async def apply_provider_event(
             session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id, lock=True
         )
         if payment is None:
-            return Outcome.unmatched, "no matching payment", None, None
+            return AppliedEvent(Outcome.unmatched, "no matching payment", None, None)
         if adapter.capabilities.accumulates_funds:
             # One failed transfer is a fact about that transfer: the payer may send another, and whatever
             # already arrived stays the payment's.
@@ -148,15 +152,15 @@ async def apply_provider_event(
                 failure_code=event.failure_code,
                 transaction=event.provider_transaction_id,
             )
-            return Outcome.applied, "a failed transfer: the payment stays payable", payment.id, None
+            return AppliedEvent(Outcome.applied, "a failed transfer: the payment stays payable", payment.id, None)
         if (
             event.amount is not None
             and not adapter.capabilities.accepts_partial_funds
             and event.amount != payment.amount
         ):
-            return Outcome.amount_mismatch, f"amount {event.amount} != {payment.amount}", payment.id, None
+            return AppliedEvent(Outcome.amount_mismatch, f"amount {event.amount} != {payment.amount}", payment.id, None)
         changed = await payments.decline_payment(session, rt, payment, event.failure_code, event.failure_message)
-        return (Outcome.applied if changed else Outcome.duplicate), None, payment.id, None
+        return AppliedEvent(Outcome.applied if changed else Outcome.duplicate, None, payment.id, None)
     return await _apply_refund(session, rt, adapter, creds, event)
 
 
@@ -166,7 +170,7 @@ async def _apply_funds(
     adapter: PaymentAdapter,
     creds: ProviderCredentials,
     event: FundsReceived,
-) -> _Result:
+) -> AppliedEvent:
     payment = await payments_repo.by_provider_reference(
         session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id, lock=True
     )
@@ -175,8 +179,8 @@ async def _apply_funds(
         # No payment can carry it and no ledger column can hold it: refused, and not money to keep on record.
         log.warning("funds.impossible_amount", provider=adapter.name, amount=str(event.amount)[:40])
         if payment is None:
-            return Outcome.unmatched, "no matching payment; impossible amount", None, None
-        return Outcome.amount_mismatch, f"impossible amount {str(event.amount)[:40]}", payment_id, None
+            return AppliedEvent(Outcome.unmatched, "no matching payment; impossible amount", None, None)
+        return AppliedEvent(Outcome.amount_mismatch, f"impossible amount {str(event.amount)[:40]}", payment_id, None)
     reason: str | None = None
     # Answered as a repeat: the provider must stop sending it, and VNPAY's "02 already confirmed" says so.
     settled_already = False
@@ -191,18 +195,18 @@ async def _apply_funds(
         # money the provider reports is kept on record for reconciliation.
         reason = f"amount {event.amount} != {payment.amount}"
         await payments_repo.record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
-        return Outcome.amount_mismatch, reason, payment.id, None
-    elif payment.status == PaymentStatus.failed.value:
+        return AppliedEvent(Outcome.amount_mismatch, reason, payment.id, None)
+    elif payment.status == PaymentStatus.failed:
         reason, settled_already = "the payment had already failed", True
     elif not adapter.capabilities.accumulates_funds and (
-        payment.amount_received > 0 or payment.status == PaymentStatus.succeeded.value
+        payment.amount_received > 0 or payment.status == PaymentStatus.succeeded
     ):
         # A card or wallet order is paid once: a second charge is the payer's money to give back, not more
         # money for the payment.
         reason, settled_already = "the order was already paid: a second charge, not credited", True
     fresh = await payments_repo.record_received_funds(session, _funds_row(rt, adapter, creds, event, payment, reason))
     if not fresh:
-        return Outcome.duplicate, "transaction already recorded", payment_id, None
+        return AppliedEvent(Outcome.duplicate, "transaction already recorded", payment_id, None)
     if settled_already:
         assert payment is not None
         log.warning(
@@ -214,7 +218,7 @@ async def _apply_funds(
             transaction=event.provider_transaction_id,
             reason=reason,
         )
-        return Outcome.duplicate, reason, payment.id, None
+        return AppliedEvent(Outcome.duplicate, reason, payment.id, None)
     if reason is not None or payment is None:
         log.warning(
             "funds.unmatched",
@@ -223,10 +227,10 @@ async def _apply_funds(
             reason=reason,
             content=event.content,
         )
-        return Outcome.unmatched, reason, payment_id, None
+        return AppliedEvent(Outcome.unmatched, reason, payment_id, None)
     source = funds_source(adapter.name, creds.livemode, event.provider_transaction_id)
     posted = await payments.record_funds_received(session, rt, payment, event.amount, source)
-    return (Outcome.applied if posted else Outcome.duplicate), None, payment.id, None
+    return AppliedEvent(Outcome.applied if posted else Outcome.duplicate, None, payment.id, None)
 
 
 def _funds_row(
@@ -261,10 +265,10 @@ async def _apply_refund(
     adapter: PaymentAdapter,
     creds: ProviderCredentials,
     event: RefundSettled,
-) -> _Result:
+) -> AppliedEvent:
     found = await refunds_repo.find(session, event.refund_id, adapter.name, creds.livemode)
     if found is None or (creds.merchant_id is not None and found.merchant_id != creds.merchant_id):
-        return Outcome.unmatched, "no matching refund", None, None
+        return AppliedEvent(Outcome.unmatched, "no matching refund", None, None)
     # Lock order everywhere: the payment, then its refund.
     payment = await payments_repo.lock_by_id(session, found.payment_id)
     refund = await refunds_repo.lock(session, found.id)
@@ -279,7 +283,7 @@ async def _apply_refund(
         failure_code=event.failure_code,
         failure_message=event.failure_message,
     )
-    return (Outcome.applied if changed else Outcome.duplicate), None, payment.id, refund.id
+    return AppliedEvent(Outcome.applied if changed else Outcome.duplicate, None, payment.id, refund.id)
 
 
 def _audit_row(
@@ -312,7 +316,7 @@ def _audit_row(
         headers=headers,
         body=body.decode("utf-8", errors="replace").replace("\x00", "\\u0000"),  # PostgreSQL text takes no NUL
         verified=verified,
-        outcome=outcome.value,
+        outcome=outcome,
         detail=(detail or "")[:500] or None,
         payment_id=payment_id,
         refund_id=refund_id,
@@ -335,7 +339,7 @@ class ReturnVisit:
     """Where to send the payer's browser after the provider's page: never a change of state."""
 
     payment_id: str
-    status: str
+    status: PaymentStatus
     return_url: str | None
 
 

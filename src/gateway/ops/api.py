@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from gateway.api_support import json_response, problems
 from gateway.auth import RuntimeDep
-from gateway.errors import DatabaseUnavailable, problem_response
+from gateway.errors import DATABASE_UNAVAILABLE
 from gateway.webhooks.dispatcher import backlog
 
 router = APIRouter(tags=["operations"])
@@ -21,20 +21,14 @@ async def healthz() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", summary="The database answers", responses=problems(DatabaseUnavailable))
+@router.get("/readyz", summary="The database answers", responses=problems(DATABASE_UNAVAILABLE))
 async def readyz(rt: RuntimeDep) -> Response:
     try:
         async with asyncio.timeout(3):
             async with rt.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
     except Exception:
-        return problem_response(
-            503,
-            "database_unavailable",
-            "Database unavailable",
-            "The database does not answer.",
-            headers={"Retry-After": "1"},
-        )
+        return DATABASE_UNAVAILABLE.response("The database does not answer.")
     return json_response({"status": "ready"})
 
 

@@ -80,7 +80,7 @@ async def create_payment(
             payment = created = await service.create_payment(uow.session, rt, scope, params)
         else:  # a retry of a request that created the payment and then died
             payment = await service.get_payment(uow.session, rt, scope, resume_id)
-        if params.confirm and payment.status == PaymentStatus.requires_confirmation.value:
+        if params.confirm and payment.status == PaymentStatus.requires_confirmation:
             payment = await service.confirm_payment(
                 uow, rt, scope, payment.id, None, resuming=resume_id is not None, created=created
             )
@@ -109,7 +109,7 @@ async def list_payments(
 ) -> Response:
     filters = repository.PaymentFilters(
         status=status,
-        method=method.value if method else None,
+        method=method,
         provider=provider,
         reference=reference,
         created_gte=_utc(created_gte, "created_gte"),

@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base, UTCDateTime
+from gateway.db import Base, StrEnumColumn, UTCDateTime
+from gateway.domain import PaymentMethod, PaymentStatus
 
 
 class Payment(Base):
@@ -35,12 +36,12 @@ class Payment(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     livemode: Mapped[bool]
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[PaymentStatus] = mapped_column(StrEnumColumn(PaymentStatus, 32))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     amount_received: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_refunded: Mapped[int] = mapped_column(BigInteger, default=0)
-    method: Mapped[str] = mapped_column(String(32))
+    method: Mapped[PaymentMethod] = mapped_column(StrEnumColumn(PaymentMethod, 32))
     provider: Mapped[str] = mapped_column(String(40))
     provider_reference: Mapped[str | None] = mapped_column(String(120))
     reference: Mapped[str] = mapped_column(String(64))

@@ -11,24 +11,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.db import insert_ignoring_conflict
-from gateway.domain import PaymentStatus
+from gateway.domain import PaymentMethod, PaymentStatus
 from gateway.pagination import keyset_page
 from gateway.payments.models import Payment, ReceivedFunds
 
-EXPIRABLE = (PaymentStatus.requires_confirmation.value, PaymentStatus.requires_action.value)
+EXPIRABLE = (PaymentStatus.requires_confirmation, PaymentStatus.requires_action)
 # Statuses the janitor asks the provider about (a payer may pay after expiry or cancellation).
 _STATUS_CHECKED = (
-    PaymentStatus.requires_action.value,
-    PaymentStatus.processing.value,
-    PaymentStatus.expired.value,
-    PaymentStatus.canceled.value,
+    PaymentStatus.requires_action,
+    PaymentStatus.processing,
+    PaymentStatus.expired,
+    PaymentStatus.canceled,
 )
 # Which of several payments one transfer names its money goes to: one still payable, else one that ended
 # unpaid (late funds), else a paid one (a surplus), a failed one last.
 _FUNDS_PREFERENCE = case(
-    (Payment.status.in_((*EXPIRABLE, PaymentStatus.processing.value)), 0),
-    (Payment.status.in_((PaymentStatus.canceled.value, PaymentStatus.expired.value)), 1),
-    (Payment.status == PaymentStatus.succeeded.value, 2),
+    (Payment.status.in_((*EXPIRABLE, PaymentStatus.processing)), 0),
+    (Payment.status.in_((PaymentStatus.canceled, PaymentStatus.expired)), 1),
+    (Payment.status == PaymentStatus.succeeded, 2),
     else_=3,
 )
 
@@ -93,7 +93,7 @@ async def by_provider_reference(
 @dataclass(frozen=True)
 class PaymentFilters:
     status: PaymentStatus | None = None
-    method: str | None = None
+    method: PaymentMethod | None = None
     provider: str | None = None
     reference: str | None = None
     created_gte: datetime | None = None
@@ -109,7 +109,7 @@ async def list_page(
 ) -> tuple[list[Payment], bool]:
     stmt = _scoped(scope)
     if filters.status is not None:
-        stmt = stmt.where(Payment.status == filters.status.value)
+        stmt = stmt.where(Payment.status == filters.status)
     if filters.method is not None:
         stmt = stmt.where(Payment.method == filters.method)
     if filters.provider is not None:

@@ -53,14 +53,12 @@ async def candidates(
         except UnknownProvider:
             raise ValidationFailed.field(["body", "provider"], f"unknown provider {provider!r}") from None
         if method not in adapters[0].capabilities.methods:
-            raise ValidationFailed.field(
-                ["body", "provider"], f"provider {provider} does not support method {method.value}"
-            )
+            raise ValidationFailed.field(["body", "provider"], f"provider {provider} does not support method {method}")
     else:
         adapters = rt.registry.for_method(method)
     adapters = [a for a in adapters if a.name not in exclude]
     if not adapters:
-        raise MethodNotAvailable(f"No provider for method {method.value} is available on this gateway.")
+        raise MethodNotAvailable(f"No provider for method {method} is available on this gateway.")
     accounts, open_breakers = await merchants.routing_state(session, rt.routing_cache, scope, rt.clock.now())
     found: list[Candidate] = []
     reasons: set[str] = set()
@@ -85,10 +83,10 @@ async def candidates(
             )
     if not found:
         if "amount" in reasons:
-            raise AmountOutOfRange(f"No enabled {method.value} provider accepts an amount of {amount}.")
+            raise AmountOutOfRange(f"No enabled {method} provider accepts an amount of {amount}.")
         if "currency" in reasons:
-            raise CurrencyNotSupported(f"No enabled {method.value} provider accepts {currency}.")
-        raise MethodNotAvailable(f"No enabled provider for method {method.value}.")
+            raise CurrencyNotSupported(f"No enabled {method} provider accepts {currency}.")
+        raise MethodNotAvailable(f"No enabled provider for method {method}.")
     # Healthy before cooling down, configured before not (live mode), then the merchant's priority.
     found.sort(key=lambda c: (not c.healthy, scope.livemode and not c.configured, c.priority))
     return found

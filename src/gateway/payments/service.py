@@ -79,7 +79,7 @@ def payment_object(p: Payment) -> dict[str, Any]:
         "customer": p.customer,
         "metadata": p.metadata_,
         "return_url": p.return_url,
-        "next_action": p.next_action if p.status == S.requires_action.value else None,
+        "next_action": p.next_action if p.status == S.requires_action else None,
         "failure_code": p.failure_code,
         "failure_message": p.failure_message,
         "expires_at": isoformat(p.expires_at),
@@ -98,10 +98,10 @@ async def change_status(
     failure_code: str | None = None,
     failure_message: str | None = None,
 ) -> None:
-    current = PaymentStatus(payment.status)
+    current = payment.status
     if to not in _ALLOWED[current] or (current in (S.canceled, S.expired) and not late):
-        raise InvalidState(f"Payment {payment.id} is {current.value} and cannot become {to.value}.")
-    payment.status = to.value
+        raise InvalidState(f"Payment {payment.id} is {current} and cannot become {to}.")
+    payment.status = to
     payment.updated_at = rt.clock.now()
     _schedule_status_checks(rt, payment, to)
     if to is S.failed:
@@ -116,8 +116,8 @@ async def change_status(
         payment_id=payment.id,
         late=late,
     )
-    rt.metrics.payment_transitions.labels(to.value, payment.method).inc()
-    log.info(f"payment.{to.value}", payment_id=payment.id, provider=payment.provider, late=late or None)
+    rt.metrics.payment_transitions.labels(to, payment.method).inc()
+    log.info(f"payment.{to}", payment_id=payment.id, provider=payment.provider, late=late or None)
 
 
 def _schedule_status_checks(rt: Runtime, payment: Payment, to: PaymentStatus) -> None:
@@ -137,18 +137,18 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
     reason = (
         "requested" if params.provider else f"priority {best.priority}" + ("" if best.healthy else ", cooling down")
     )
-    log.info("payment.routed", provider=adapter.name, method=params.method.value, reason=reason)
+    log.info("payment.routed", provider=adapter.name, method=params.method, reason=reason)
     now = rt.clock.now()
     payment = Payment(
         id=rt.ids.new("pay"),
         merchant_id=scope.merchant_id,
         livemode=scope.livemode,
-        status=S.requires_confirmation.value,
+        status=S.requires_confirmation,
         amount=params.amount,
         currency=params.currency,
         amount_received=0,
         amount_refunded=0,
-        method=params.method.value,
+        method=params.method,
         provider=adapter.name,
         reference=params.reference,
         description=params.description,
@@ -206,7 +206,7 @@ async def confirm_payment(
     ask for it by name, the payment moves on to the next provider the routing allows."""
     # A payment created in this same transaction is ours already: no need to read and lock it again.
     payment = created if created is not None else await _locked(uow.session, scope, payment_id)
-    if payment.status != S.requires_confirmation.value:
+    if payment.status != S.requires_confirmation:
         raise InvalidState(f"Payment {payment.id} is {payment.status}; only requires_confirmation can be confirmed.")
     if params is not None:
         if params.customer is not None:
@@ -227,7 +227,7 @@ async def confirm_payment(
             outcome = await _call_start(rt, adapter, ctx, payment)
             session = await uow.resume()
             payment = await _locked(session, scope, payment_id)
-            if payment.status != S.requires_confirmation.value:  # canceled, expired or paid meanwhile
+            if payment.status != S.requires_confirmation:  # canceled, expired or paid meanwhile
                 _keep_reference(payment, outcome)
                 return payment
         await routing.record_outcome(session, rt, adapter.name, scope.livemode, outcome)
@@ -316,13 +316,13 @@ async def apply_start_outcome(session: AsyncSession, rt: Runtime, payment: Payme
         await change_status(session, rt, payment, S.processing)
         payment.next_status_check_at = rt.clock.now()
     else:
-        await change_status(session, rt, payment, S(outcome.status.value))
+        await change_status(session, rt, payment, S(outcome.status))
 
 
 async def cancel_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, payment_id: str) -> Payment:
     payment = await _locked(session, scope, payment_id)
     await expire_if_due(session, rt, payment)
-    if PaymentStatus(payment.status) not in _CANCELABLE:
+    if payment.status not in _CANCELABLE:
         raise InvalidState(f"Payment {payment.id} is {payment.status} and cannot be canceled.")
     await change_status(session, rt, payment, S.canceled)
     return payment
@@ -330,7 +330,7 @@ async def cancel_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
 
 async def expire_if_due(session: AsyncSession, rt: Runtime, payment: Payment) -> bool:
     """Expire a payable payment whose time is up (the caller holds its row lock)."""
-    if PaymentStatus(payment.status) in _EXPIRABLE and payment.expires_at <= rt.clock.now():
+    if payment.status in _EXPIRABLE and payment.expires_at <= rt.clock.now():
         await change_status(session, rt, payment, S.expired)
         return True
     return False
@@ -357,7 +357,7 @@ async def record_funds_received(session: AsyncSession, rt: Runtime, payment: Pay
         return False
     payment.amount_received += amount
     payment.updated_at = rt.clock.now()
-    status = PaymentStatus(payment.status)
+    status = payment.status
     if status is S.succeeded:
         log.info("payment.surplus_received", payment_id=payment.id, amount=amount)
         return True
@@ -382,7 +382,7 @@ async def decline_payment(
     session: AsyncSession, rt: Runtime, payment: Payment, failure_code: str, failure_message: str
 ) -> bool:
     """The provider reports the payer's attempt failed; False if the payment had already ended."""
-    if PaymentStatus(payment.status).is_terminal:
+    if payment.status.is_terminal:
         return False
     await change_status(
         session, rt, payment, S.failed, failure_code=failure_code[:64], failure_message=failure_message[:255]
@@ -394,7 +394,7 @@ async def get_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, 
     payment = await repository.get(session, scope, payment_id)
     if payment is None:
         raise NotFound(f"No payment {payment_id}.")
-    if PaymentStatus(payment.status) in _EXPIRABLE and payment.expires_at <= rt.clock.now():
+    if payment.status in _EXPIRABLE and payment.expires_at <= rt.clock.now():
         # Never show a stale payment as payable, even before the sweeper gets to it.
         payment = await _locked(session, scope, payment_id)
         await expire_if_due(session, rt, payment)

@@ -5,7 +5,8 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base, UTCDateTime
+from gateway.db import Base, StrEnumColumn, UTCDateTime
+from gateway.domain import RefundStatus
 
 
 class Refund(Base):
@@ -19,7 +20,7 @@ class Refund(Base):
     provider: Mapped[str] = mapped_column(String(40))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[RefundStatus] = mapped_column(StrEnumColumn(RefundStatus, 16))
     reason: Mapped[str | None] = mapped_column(String(255))
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON)
     provider_reference: Mapped[str | None] = mapped_column(String(120))

@@ -37,7 +37,7 @@ async def reserved_amount(session: AsyncSession, payment_id: str) -> int:
     """What pending and succeeded refunds already take out of a payment (call with the payment locked)."""
     stmt = select(func.coalesce(func.sum(Refund.amount), 0)).where(
         Refund.payment_id == payment_id,
-        Refund.status.in_([RefundStatus.pending.value, RefundStatus.succeeded.value]),
+        Refund.status.in_([RefundStatus.pending, RefundStatus.succeeded]),
     )
     return int((await session.execute(stmt)).scalar_one())
 

@@ -82,7 +82,7 @@ async def _reserve(
     payment = await payments.get_for_update(session, scope, params.payment_id)
     if payment is None:
         raise NotFound(f"No payment {params.payment_id}.")
-    if payment.status != PaymentStatus.succeeded.value:
+    if payment.status != PaymentStatus.succeeded:
         raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded.")
     adapter = rt.registry.get(payment.provider)
     _refunds_of(adapter)
@@ -103,7 +103,7 @@ async def _reserve(
         provider=payment.provider,
         amount=amount,
         currency=payment.currency,
-        status=RefundStatus.pending.value,
+        status=RefundStatus.pending,
         reason=params.reason,
         metadata_=dict(params.metadata),
         provider_attempted_at=now,
@@ -131,7 +131,7 @@ async def create_refund(
         if found is None:
             raise NotFound(f"No refund {resume_id}.")
         refund, adapter = found, rt.registry.get(found.provider)
-        if refund.status != RefundStatus.pending.value or refund.provider_reference is not None:
+        if refund.status != RefundStatus.pending or refund.provider_reference is not None:
             return refund
         found_payment = await payments.get(session, scope, refund.payment_id)
         assert found_payment is not None
@@ -216,7 +216,7 @@ async def apply_refund_outcome(
 
 
 def _schedule_check(rt: Runtime, refund: Refund) -> None:
-    if refund.status == RefundStatus.pending.value and refund.next_status_check_at is None:
+    if refund.status == RefundStatus.pending and refund.next_status_check_at is None:
         refund.next_status_check_at = first_check(rt.clock.now())
 
 
@@ -236,8 +236,8 @@ async def settle_refund(
     One exception protects money: a provider confirming a refund already marked failed (a transfer that went
     out after all) makes it succeed late, posted to the ledger, rather than being dropped.
     """
-    late = refund.status == RefundStatus.failed.value and succeeded
-    if refund.status != RefundStatus.pending.value and not late:
+    late = refund.status == RefundStatus.failed and succeeded
+    if refund.status != RefundStatus.pending and not late:
         return False
     refund.updated_at = rt.clock.now()
     refund.next_status_check_at = None
@@ -256,20 +256,20 @@ async def settle_refund(
             payment_id=payment.id,
             refund_id=refund.id,
         )
-        refund.status = RefundStatus.succeeded.value
+        refund.status = RefundStatus.succeeded
         refund.failure_code = refund.failure_message = None
         payment.amount_refunded += refund.amount
         payment.updated_at = refund.updated_at
         if late:
             log.warning("refund.late_success", refund_id=refund.id, payment_id=payment.id)
     else:
-        refund.status = RefundStatus.failed.value
+        refund.status = RefundStatus.failed
         refund.failure_code = failure_code or "refund_failed"
         refund.failure_message = (failure_message or "The provider could not refund")[:255]
-    status = RefundStatus(refund.status)
+    status = refund.status
     await _emit(session, rt, refund, _EVENT_OF[status])
-    rt.metrics.refund_transitions.labels(status.value).inc()
-    log.info(f"refund.{status.value}", refund_id=refund.id, payment_id=payment.id)
+    rt.metrics.refund_transitions.labels(status).inc()
+    log.info(f"refund.{status}", refund_id=refund.id, payment_id=payment.id)
     return True
 
 

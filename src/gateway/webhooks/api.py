@@ -21,7 +21,7 @@ from gateway.api_support import (
 )
 from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
-from gateway.errors import NotFound
+from gateway.errors import NotFound, UrlNotAllowedError
 from gateway.idempotency.service import StoredResponse
 from gateway.schemas import ListEnvelope, list_document
 from gateway.webhooks import service
@@ -35,7 +35,6 @@ from gateway.webhooks.schemas import (
     RedeliveryObject,
     RotateSecret,
 )
-from gateway.webhooks.service import UrlNotAllowedError
 
 router = APIRouter(tags=["webhooks"])
 ENDPOINTS = "/v1/webhook-endpoints"

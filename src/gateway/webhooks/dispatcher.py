@@ -126,7 +126,7 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim what is due, deliver it, record the attempts; returns how many were attempted."""
-        jobs = await self._claim()
+        jobs = await self.claim_due_deliveries()
         if not jobs:
             return 0
         results = await asyncio.gather(*(self._deliver(job) for job in jobs))
@@ -144,7 +144,7 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
 
-    async def _claim(self) -> list[Job]:
+    async def claim_due_deliveries(self) -> list[Job]:
         rt = self.rt
         now = rt.clock.now()
         token = secrets.token_hex(16)

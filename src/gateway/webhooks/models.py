@@ -5,11 +5,17 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base, BigIntPK, UTCDateTime
+from gateway.db import Base, BigIntPK, StrEnumColumn, UTCDateTime
+from gateway.domain import WebhookDeliveryStatus, WebhookEndpointStatus
 
 # Endpoint and delivery statuses.
-ENABLED, DISABLED = "enabled", "disabled"
-PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
+ENABLED, DISABLED = WebhookEndpointStatus.enabled, WebhookEndpointStatus.disabled
+PENDING, SUCCEEDED, FAILED, CANCELED = (
+    WebhookDeliveryStatus.pending,
+    WebhookDeliveryStatus.succeeded,
+    WebhookDeliveryStatus.failed,
+    WebhookDeliveryStatus.canceled,
+)
 
 
 class WebhookEndpoint(Base):
@@ -22,7 +28,7 @@ class WebhookEndpoint(Base):
     url: Mapped[str] = mapped_column(String(2048))
     description: Mapped[str | None] = mapped_column(String(255))
     events: Mapped[list[str]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[WebhookEndpointStatus] = mapped_column(StrEnumColumn(WebhookEndpointStatus, 16))
     disabled_reason: Mapped[str | None] = mapped_column(String(255))
     secret_encrypted: Mapped[str] = mapped_column(Text)
     # During a rotation the old secret still signs every delivery until it expires.
@@ -62,7 +68,7 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(ForeignKey("events.id"))
     endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[WebhookDeliveryStatus] = mapped_column(StrEnumColumn(WebhookDeliveryStatus, 16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A dispatcher's lease: another may take the delivery over only after it passes (a killed dispatcher).

@@ -9,15 +9,32 @@ from pydantic import BaseModel, create_model
 from gateway.domain import EventType
 from gateway.payments.schemas import PaymentObject
 from gateway.refunds.schemas import RefundObject
+from gateway.settings import Settings
 
-RETRY_NOTE = (
-    "Sent as `POST` to each subscribed endpoint per the Standard Webhooks specification: the body is the event "
-    "object, byte-for-byte the same on every retry; `webhook-signature` is `v1,<base64 HMAC-SHA256 of "
-    '"{webhook-id}.{webhook-timestamp}.{body}">` (two, space-separated, during a secret rotation). Answer 2xx '
-    "within 15 s; anything else is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±20 % jitter), then "
-    "the delivery fails and can be redelivered. `410 Gone` disables the endpoint; `Retry-After` on 429/503 is "
-    "honoured; redirects are not followed. Delivery is at least once: dedupe on `webhook-id`."
-)
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def retry_note(schedule: tuple[int, ...]) -> str:
+    """How a delivery is sent and retried, with the schedule the dispatcher really uses."""
+    retried = (
+        f"anything else is retried after {', '.join(_duration(s) for s in schedule)} (±20 % jitter), then the "
+        "delivery fails"
+        if schedule
+        else "anything else fails the delivery"
+    )
+    return (
+        "Sent as `POST` to each subscribed endpoint per the Standard Webhooks specification: the body is the "
+        "event object, byte-for-byte the same on every retry; `webhook-signature` is `v1,<base64 HMAC-SHA256 of "
+        '"{webhook-id}.{webhook-timestamp}.{body}">` (two, space-separated, during a secret rotation). Answer 2xx '
+        f"within 15 s; {retried} and can be redelivered. `410 Gone` disables the endpoint; `Retry-After` on "
+        "429/503 is honoured; redirects are not followed. Delivery is at least once: dedupe on `webhook-id`."
+    )
 
 
 RECEIVER_ANSWERS: dict[int | str, dict[str, Any]] = {
@@ -35,9 +52,13 @@ class RefundData(BaseModel):
     object: RefundObject
 
 
-def _event_model(event_type: EventType) -> type[BaseModel]:
-    data = RefundData if event_type.value.startswith("refund.") else PaymentData
-    name = "".join(part.title() for part in event_type.value.replace(".", "_").split("_")) + "Event"
+# The `data` of each object an event can carry (EventType.object_type).
+_DATA: dict[str, type[BaseModel]] = {"payment": PaymentData, "refund": RefundData}
+
+
+def event_model(event_type: EventType) -> type[BaseModel]:
+    data = _DATA[event_type.object_type]
+    name = "".join(part.title() for part in event_type.name.split("_")) + "Event"
     fields: dict[str, Any] = {
         "id": (str, ...),
         "object": (Literal["event"], "event"),
@@ -50,9 +71,10 @@ def _event_model(event_type: EventType) -> type[BaseModel]:
     return model
 
 
-def document_webhooks(app: FastAPI) -> None:
+def document_webhooks(app: FastAPI, settings: Settings) -> None:
+    description = retry_note(settings.retry_schedule)
     for event_type in EventType:
-        model = _event_model(event_type)
+        model = event_model(event_type)
 
         async def receiver(
             event: model,  # type: ignore[valid-type]
@@ -64,7 +86,7 @@ def document_webhooks(app: FastAPI) -> None:
         app.webhooks.post(
             event_type.value,
             summary=event_type.value,
-            description=RETRY_NOTE,
+            description=description,
             operation_id=f"webhook_{event_type.name}",
             responses=RECEIVER_ANSWERS,
         )(receiver)

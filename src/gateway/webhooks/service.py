@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
-from gateway.errors import GatewayError, NotFound
+from gateway.domain import WebhookEndpointStatus
+from gateway.errors import NotFound, UrlNotAllowedError
 from gateway.events.models import Event
 from gateway.pagination import keyset_page
 from gateway.runtime import Runtime
@@ -31,10 +32,6 @@ from gateway.webhooks.models import (
 from gateway.webhooks.schemas import EndpointCreate, EndpointUpdate
 
 __all__ = ["CANCELED", "DISABLED", "ENABLED", "FAILED", "PENDING", "SUCCEEDED"]
-
-
-class UrlNotAllowedError(GatewayError):
-    status, code, title = 422, "url_not_allowed", "URL not allowed"
 
 
 def new_secret() -> str:
@@ -148,7 +145,7 @@ async def update_endpoint(
     if params.description is not None:
         endpoint.description = params.description
     if params.status is not None and params.status != endpoint.status:
-        endpoint.status = params.status
+        endpoint.status = WebhookEndpointStatus(params.status)
         endpoint.disabled_reason = "disabled by the merchant" if params.status == DISABLED else None
         endpoint.failing_since = None
     endpoint.updated_at = rt.clock.now()

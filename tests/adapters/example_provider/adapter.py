@@ -14,7 +14,6 @@ from gateway.adapters.base import (
     Capabilities,
     FundsReceived,
     InboundRequest,
-    NotificationOutcome,
     NotificationRejected,
     OutboundResponse,
     PaymentDeclined,
@@ -26,7 +25,7 @@ from gateway.adapters.base import (
     StartResult,
 )
 from gateway.adapters.testmode import SandboxSpec
-from gateway.domain import PaymentMethod
+from gateway.domain import NotificationOutcome, PaymentMethod
 from tests.adapters.example_provider.simulator import create_simulator, pay
 from tests.adapters.example_provider.wire import ORDER_PATH, PaymentNotification, sign
 

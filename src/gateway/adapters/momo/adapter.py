@@ -21,7 +21,6 @@ from gateway.adapters.base import (
     Capabilities,
     FundsReceived,
     InboundRequest,
-    NotificationOutcome,
     NotificationRejected,
     NotificationUnusable,
     OutboundResponse,
@@ -72,7 +71,7 @@ from gateway.adapters.momo.wire import (
     signature_matches,
 )
 from gateway.adapters.testmode import SandboxSpec
-from gateway.domain import PaymentMethod
+from gateway.domain import NotificationOutcome, PaymentMethod
 
 
 class MoMoCredentials(BaseModel):

@@ -14,7 +14,6 @@ from gateway.adapters.base import (
     Capabilities,
     FundsReceived,
     InboundRequest,
-    NotificationOutcome,
     NotificationRejected,
     NotificationUnusable,
     OutboundResponse,
@@ -51,7 +50,7 @@ from gateway.adapters.vietqr.wire import (
     sign_bank_message,
 )
 from gateway.clock import isoformat
-from gateway.domain import PaymentMethod
+from gateway.domain import NotificationOutcome, PaymentMethod
 
 
 class VietQRCredentials(BaseModel):

@@ -20,7 +20,6 @@ from gateway.adapters.base import (
     Capabilities,
     FundsReceived,
     InboundRequest,
-    NotificationOutcome,
     NotificationRejected,
     NotificationUnusable,
     OutboundResponse,
@@ -74,7 +73,7 @@ from gateway.adapters.vnpay.wire import (
     vnd_from_wire,
     vnpay_date,
 )
-from gateway.domain import PaymentMethod
+from gateway.domain import NotificationOutcome, PaymentMethod
 
 # vnp_ResponseCode of a payment (IPN, return) -> the gateway's failure_code.
 FAILURE_CODES: dict[str, str] = {"24": "payer_canceled", "11": "expired", "51": "insufficient_funds"}

@@ -7,94 +7,39 @@ webhook secret, and POSTed to the gateway's public callback route.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections import Counter
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from sqlalchemy import text
 
-from gateway.adapters.vietqr.adapter import VietQRAdapter
-from gateway.adapters.vietqr.wire import payment_code, sign_bank_message
+from gateway.adapters.vietqr.wire import payment_code
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
-from gateway.workers import sweep_once
-from tests.conftest import MerchantHandle, create_vietqr_payment, pay, sandbox_secrets
-
-NOTIFY_URL = "/v1/providers/vietqr/notifications"
-SANDBOX = VietQRAdapter.sandbox.settings
-
+from tests.conftest import (
+    MerchantHandle,
+    create_vietqr_payment,
+    events_of,
+    get_payment,
+    ledger_of,
+    pay,
+    refund,
+    sql,
+    types,
+)
+from tests.notifications.vietqr_bank import (
+    bank_notification,
+    bank_secret,
+    post_raw,
+    send_notification,
+    signed_headers,
+    transfer,
+)
 
 # --- a bank, as seen from the gateway ------------------------------------------------------------------
 
 
-def bank_secret(rt: Runtime) -> str:
-    return sandbox_secrets(rt, "vietqr")["webhook_secret"]
-
-
-def bank_notification(content: str, amount: int, **overrides: Any) -> dict[str, Any]:
-    """A credit to the sandbox account, as the bank reports it."""
-    note: dict[str, Any] = {
-        "transaction_id": f"FT26326{uuid.uuid4().hex[:10].upper()}",
-        "bank_bin": SANDBOX["bank_bin"],
-        "account_number": SANDBOX["account_number"],
-        "direction": "credit",
-        "amount": amount,
-        "currency": "VND",
-        "content": content,
-        "counter_bank_bin": "970415",
-        "counter_account_number": "0123456789",
-        "counter_account_name": "NGUYEN VAN A",
-        "transaction_time": "2026-11-22T17:05:00+07:00",
-    }
-    note.update(overrides)
-    return note
-
-
-def signed_headers(secret: str, timestamp: int, body: bytes) -> dict[str, str]:
-    return {
-        "content-type": "application/json",
-        "X-Bank-Timestamp": str(timestamp),
-        "X-Bank-Signature": sign_bank_message(secret, str(timestamp), body),
-    }
-
-
-async def post_raw(client: httpx.AsyncClient, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    return await client.post(NOTIFY_URL, content=body, headers=headers)
-
-
-async def send_notification(
-    client: httpx.AsyncClient,
-    rt: Runtime,
-    clock: ManualClock,
-    note: dict[str, Any],
-    *,
-    secret: str | None = None,
-    timestamp: int | None = None,
-) -> httpx.Response:
-    """Sign `note` like the bank does and POST it."""
-    body = orjson.dumps(note)
-    ts = int(clock.now().timestamp()) if timestamp is None else timestamp
-    return await post_raw(client, body, signed_headers(secret or bank_secret(rt), ts, body))
-
-
-async def transfer(
-    client: httpx.AsyncClient, rt: Runtime, clock: ManualClock, content: str, amount: int, **overrides: Any
-) -> tuple[httpx.Response, dict[str, Any]]:
-    note = bank_notification(content, amount, **overrides)
-    return await send_notification(client, rt, clock, note), note
-
-
 # --- reading the outcome -------------------------------------------------------------------------------
-
-
-async def sql(rt: Runtime, statement: str, **params: Any) -> list[dict[str, Any]]:
-    async with rt.db.transaction() as session:
-        result = await session.execute(text(statement), params)
-        return [dict(row._mapping) for row in result]
 
 
 async def notifications_stored(rt: Runtime) -> list[dict[str, Any]]:
@@ -112,28 +57,6 @@ async def received_funds(rt: Runtime) -> list[dict[str, Any]]:
     )
 
 
-async def get_payment(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str) -> dict[str, Any]:
-    response = await client.get(f"/v1/payments/{payment_id}", headers=merchant.headers)
-    assert response.status_code == 200, response.text
-    return dict(response.json())
-
-
-async def ledger_of(client: httpx.AsyncClient, merchant: MerchantHandle, **query: str) -> list[dict[str, Any]]:
-    response = await client.get("/v1/ledger/transactions", params={**query, "limit": "100"}, headers=merchant.headers)
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
-
-
-async def events_of(client: httpx.AsyncClient, merchant: MerchantHandle, **query: str) -> list[dict[str, Any]]:
-    response = await client.get("/v1/events", params={**query, "limit": "100"}, headers=merchant.headers)
-    assert response.status_code == 200, response.text
-    return list(response.json()["data"])
-
-
-def types(events: list[dict[str, Any]]) -> list[str]:
-    return [e["type"] for e in events]
-
-
 async def assert_unpaid(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str) -> None:
     """Still waiting for the payer, nothing received, nothing posted, no success reported."""
     payment = await get_payment(client, merchant, payment_id)
@@ -141,10 +64,6 @@ async def assert_unpaid(client: httpx.AsyncClient, merchant: MerchantHandle, pay
     assert await ledger_of(client, merchant, payment_id=payment_id) == []
     assert "payment.succeeded" not in types(await events_of(client, merchant))
     assert "payment.partially_paid" not in types(await events_of(client, merchant))
-
-
-async def refund(client: httpx.AsyncClient, merchant: MerchantHandle, payment_id: str, **body: Any) -> httpx.Response:
-    return await client.post("/v1/refunds", json={"payment_id": payment_id, **body}, headers=merchant.idem())
 
 
 SUCCESS = {"success": True}
@@ -454,49 +373,6 @@ async def test_funds_for_an_expired_payment_make_it_succeed_late(
     assert len(await ledger_of(client, merchant, payment_id=payment["id"])) == 1
 
 
-async def test_expiry_is_checked_on_read(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, clock: ManualClock
-) -> None:
-    read_one = await create_vietqr_payment(client, merchant, amount=150000)
-    listed_one = await create_vietqr_payment(client, merchant, amount=90000)
-    clock.advance(899)
-    assert (await get_payment(client, merchant, read_one["id"]))["status"] == "requires_action"
-
-    clock.advance(2)
-
-    got = await get_payment(client, merchant, read_one["id"])
-    assert got["status"] == "expired"
-    assert got["next_action"] is None
-    listing = await client.get("/v1/payments", headers=merchant.headers)
-    assert listing.status_code == 200
-    statuses = {p["id"]: p["status"] for p in listing.json()["data"]}
-    assert statuses == {read_one["id"]: "expired", listed_one["id"]: "expired"}
-    expired_filter = await client.get("/v1/payments?status=expired", headers=merchant.headers)
-    assert {p["id"] for p in expired_filter.json()["data"]} == {read_one["id"], listed_one["id"]}
-    assert len(await events_of(client, merchant, type="payment.expired")) == 2
-
-
-async def test_the_sweeper_expires_due_payments_only(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, clock: ManualClock
-) -> None:
-    due = [await create_vietqr_payment(client, merchant, amount=150000) for _ in range(2)]
-    later = await create_vietqr_payment(client, merchant, amount=150000, expires_in=3600)
-    clock.advance(901)
-
-    assert await sweep_once(rt) == 2
-
-    rows = await sql(rt, "SELECT id, status FROM payments")
-    assert {r["id"]: r["status"] for r in rows} == {
-        due[0]["id"]: "expired",
-        due[1]["id"]: "expired",
-        later["id"]: "requires_action",
-    }
-    expired_events = await events_of(client, merchant, type="payment.expired")
-    assert sorted(e["data"]["object"]["id"] for e in expired_events) == sorted(p["id"] for p in due)
-    assert await sweep_once(rt) == 0
-    assert (await get_payment(client, merchant, later["id"]))["status"] == "requires_action"
-
-
 # --- failures and terminal states ----------------------------------------------------------------------
 
 
@@ -525,130 +401,7 @@ async def test_a_failed_transfer_leaves_the_payment_payable_and_later_funds_pay_
     assert len(await events_of(client, merchant, type="payment.succeeded")) == 1
 
 
-async def test_a_succeeded_payment_never_goes_back(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime
-) -> None:
-    payment = await create_vietqr_payment(client, merchant, amount=150000)
-    await pay(client, merchant, payment["id"])
-
-    cancel = await client.post(f"/v1/payments/{payment['id']}/cancel", headers=merchant.headers)
-    confirm = await client.post(f"/v1/payments/{payment['id']}/confirm", headers=merchant.headers)
-
-    assert cancel.status_code == 409, cancel.text
-    assert cancel.json()["code"] == "invalid_state"
-    assert confirm.status_code == 409, confirm.text
-    assert confirm.json()["code"] == "invalid_state"
-    after = await get_payment(client, merchant, payment["id"])
-    assert (after["status"], after["amount_received"]) == ("succeeded", 150000)
-    assert await events_of(client, merchant, type="payment.canceled") == []
-
-
 # --- refunds ---------------------------------------------------------------------------------------------
 
 
-async def test_a_refund_the_bank_rejects_fails_and_frees_the_amount(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime
-) -> None:
-    payment = await create_vietqr_payment(client, merchant, amount=150000)
-    await pay(client, merchant, payment["id"])
-    armed = await client.post("/sandbox/vietqr/_sandbox/fail-next-transfers", json={"count": 1})
-    assert armed.status_code == 200, armed.text
-
-    rejected = await refund(client, merchant, payment["id"], amount=150000)
-
-    assert rejected.status_code == 201, rejected.text
-    assert rejected.json()["status"] == "failed"
-    assert rejected.json()["failure_code"]
-    refund_id = rejected.json()["id"]
-    assert (await client.get(f"/v1/refunds/{refund_id}", headers=merchant.headers)).json()["status"] == "failed"
-    [event] = await events_of(client, merchant, type="refund.failed")
-    assert event["data"]["object"]["id"] == refund_id
-    assert (await get_payment(client, merchant, payment["id"]))["amount_refunded"] == 0
-    assert await ledger_of(client, merchant, refund_id=refund_id) == []
-    assert [t["kind"] for t in await ledger_of(client, merchant, payment_id=payment["id"])] == ["payment_received"]
-
-    again = await refund(client, merchant, payment["id"])
-
-    assert again.status_code == 201, again.text
-    assert (again.json()["status"], again.json()["amount"]) == ("succeeded", 150000)
-    assert (await get_payment(client, merchant, payment["id"]))["amount_refunded"] == 150000
-    assert [t["kind"] for t in await ledger_of(client, merchant, refund_id=again.json()["id"])] == ["refund_succeeded"]
-
-
-async def test_concurrent_partial_refunds_never_exceed_what_was_received(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime
-) -> None:
-    payment = await create_vietqr_payment(client, merchant, amount=150000)
-    paid = await pay(client, merchant, payment["id"])
-    assert paid.json()["status"] == "succeeded"
-
-    responses = await asyncio.gather(
-        *(
-            client.post(
-                "/v1/refunds",
-                json={"payment_id": payment["id"], "amount": 10000},
-                headers=merchant.idem(f"refund-{i}"),
-            )
-            for i in range(20)
-        )
-    )
-
-    codes = Counter(r.status_code for r in responses)
-    assert not [r.text for r in responses if r.status_code >= 500]
-    assert codes == {201: 15, 422: 5}, [r.text for r in responses if r.status_code not in (201, 422)]
-    assert {r.json()["code"] for r in responses if r.status_code == 422} == {"amount_exceeds_refundable"}
-    assert (await get_payment(client, merchant, payment["id"]))["amount_refunded"] == 150000
-    listed = await client.get(f"/v1/refunds?payment_id={payment['id']}&limit=100", headers=merchant.headers)
-    refunds = listed.json()["data"]
-    assert sum(r["amount"] for r in refunds if r["status"] == "succeeded") == 150000
-    assert sum(r["amount"] for r in refunds if r["status"] in ("pending", "succeeded")) <= 150000
-    kinds = Counter(t["kind"] for t in await ledger_of(client, merchant, payment_id=payment["id"]))
-    assert kinds == {"payment_received": 1, "refund_succeeded": 15}
-
-
 # --- events ------------------------------------------------------------------------------------------------
-
-
-async def test_events_snapshot_the_object_and_list_newest_first(
-    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime, clock: ManualClock
-) -> None:
-    payment = await create_vietqr_payment(client, merchant, amount=150000)
-    clock.advance(5)
-    await transfer(client, rt, clock, payment["provider_reference"], 100000)
-    clock.advance(5)
-    await transfer(client, rt, clock, payment["provider_reference"], 50000)
-    clock.advance(5)
-    refunded = await refund(client, merchant, payment["id"], amount=30000)
-    assert refunded.status_code == 201, refunded.text
-
-    events = await events_of(client, merchant)
-
-    assert types(events) == [
-        "refund.succeeded",
-        "refund.created",
-        "payment.succeeded",
-        "payment.partially_paid",
-        "payment.requires_action",
-    ]
-    assert [e["created_at"] for e in events] == sorted((e["created_at"] for e in events), reverse=True)
-    assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
-    by_type = {e["type"]: e for e in events}
-    succeeded = by_type["payment.succeeded"]["data"]["object"]
-    assert (succeeded["id"], succeeded["status"], succeeded["amount_received"]) == (
-        payment["id"],
-        "succeeded",
-        150000,
-    )
-    assert succeeded["amount_refunded"] == 0  # as it was then, not as it is now
-    assert "late" not in by_type["payment.succeeded"]
-    partially = by_type["payment.partially_paid"]["data"]["object"]
-    assert (partially["status"], partially["amount_received"]) == ("requires_action", 100000)
-    assert by_type["payment.requires_action"]["data"]["object"]["amount_received"] == 0
-    assert by_type["refund.created"]["data"]["object"]["status"] == "pending"
-    assert by_type["refund.succeeded"]["data"]["object"]["status"] == "succeeded"
-
-    filtered = await events_of(client, merchant, type="payment.succeeded")
-    assert [e["id"] for e in filtered] == [by_type["payment.succeeded"]["id"]]
-    one = await client.get(f"/v1/events/{filtered[0]['id']}", headers=merchant.headers)
-    assert one.status_code == 200
-    assert one.json() == filtered[0]

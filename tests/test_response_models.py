@@ -1,0 +1,237 @@
+"""Every JSON response the API serves — hand-built dicts, stored event bodies — is exactly its documented model.
+
+Each body is validated against the pydantic model the OpenAPI document names for that route and dumped back:
+a field the model does not declare, a missing one or a wrong type fails, so the fast dicts and the schema
+cannot drift. The test fails too when a documented response is left unchecked.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from gateway.domain import EventType
+from gateway.events.api import EventObject
+from gateway.ledger.api import BalanceObject, LedgerTransactionObject
+from gateway.merchants.schemas import (
+    MerchantObject,
+    MerchantWithKey,
+    NewApiKey,
+    ProviderAccountObject,
+    RevokedApiKey,
+)
+from gateway.payments.schemas import PaymentObject
+from gateway.refunds.schemas import RefundObject
+from gateway.runtime import Runtime
+from gateway.schemas import ListEnvelope
+from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.openapi import event_model
+from gateway.webhooks.schemas import AttemptObject, DeletedEndpoint, EndpointObject, RedeliveryObject
+from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, pay
+
+
+def assert_is_model(model: type[BaseModel], document: Any) -> None:
+    """Valid, and nothing but the model: dumping what was validated gives the document back unchanged."""
+    assert model.model_validate(document).model_dump(mode="json", exclude_unset=True) == document
+
+
+class Checked:
+    def __init__(self, app: FastAPI) -> None:
+        self.document = app.openapi()
+        self.routes: set[tuple[str, str]] = set()
+
+    def __call__(self, response: httpx.Response, method: str, path: str, model: type[BaseModel]) -> dict[str, Any]:
+        assert response.request.method == method, response.request
+        operation = self.document["paths"][path][method.lower()]
+        status = str(response.status_code)
+        assert status in operation["responses"], (method, path, response.status_code, response.text)
+        schema = operation["responses"][status]["content"]["application/json"]["schema"]
+        # FastAPI names a generic model's component ListEnvelope_PaymentObject_.
+        assert schema["$ref"].rsplit("/", 1)[1] == re.sub(r"[^a-zA-Z0-9.\-_]", "_", model.__name__)
+        body: dict[str, Any] = response.json()
+        assert_is_model(model, body)
+        self.routes.add((method, path))
+        return body
+
+    def documented(self) -> set[tuple[str, str]]:
+        return {
+            (method.upper(), path)
+            for path, operations in self.document["paths"].items()
+            for method, operation in operations.items()
+            if any(
+                "$ref" in answer.get("content", {}).get("application/json", {}).get("schema", {})
+                for answer in operation["responses"].values()
+            )
+        }
+
+
+async def test_every_response_is_its_documented_model(app: FastAPI, client: httpx.AsyncClient, rt: Runtime) -> None:
+    check = Checked(app)
+
+    created = check(
+        await client.post("/v1/merchants", json={"name": "Bach Mai", "category": "hospital"}, headers=ADMIN),
+        "POST",
+        "/v1/merchants",
+        MerchantWithKey,
+    )
+    merchant_id = created["id"]
+    merchant = MerchantHandle(merchant_id, created["api_key"]["secret"])
+    check(await client.get("/v1/merchants", headers=ADMIN), "GET", "/v1/merchants", ListEnvelope[MerchantObject])
+    check(
+        await client.get(f"/v1/merchants/{merchant_id}", headers=ADMIN),
+        "GET",
+        "/v1/merchants/{merchant_id}",
+        MerchantObject,
+    )
+    key = check(
+        await client.post(f"/v1/merchants/{merchant_id}/api-keys", json={"mode": "test"}, headers=ADMIN),
+        "POST",
+        "/v1/merchants/{merchant_id}/api-keys",
+        NewApiKey,
+    )
+    check(
+        await client.delete(f"/v1/merchants/{merchant_id}/api-keys/{key['id']}", headers=ADMIN),
+        "DELETE",
+        "/v1/merchants/{merchant_id}/api-keys/{key_id}",
+        RevokedApiKey,
+    )
+    check(
+        await client.put(f"/v1/merchants/{merchant_id}/providers/vietqr", json=VIETQR_LIVE, headers=ADMIN),
+        "PUT",
+        "/v1/merchants/{merchant_id}/providers/{provider}",
+        ProviderAccountObject,
+    )
+
+    endpoint = check(
+        await client.post("/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/"}, headers=merchant.headers),
+        "POST",
+        "/v1/webhook-endpoints",
+        EndpointObject,
+    )
+    endpoint_path = f"/v1/webhook-endpoints/{endpoint['id']}"
+
+    body = {"amount": 150000, "method": "vietqr", "reference": "HIS-2026-000123"}
+    payment = check(
+        await client.post("/v1/payments", json=body, headers=merchant.idem()), "POST", "/v1/payments", PaymentObject
+    )
+    check(
+        await client.post(f"/v1/payments/{payment['id']}/confirm", headers=merchant.idem()),
+        "POST",
+        "/v1/payments/{payment_id}/confirm",
+        PaymentObject,
+    )
+    check(
+        await pay(client, merchant, payment["id"]),
+        "POST",
+        "/v1/test-helpers/payments/{payment_id}/pay",
+        PaymentObject,
+    )
+    check(
+        await client.get(f"/v1/payments/{payment['id']}", headers=merchant.headers),
+        "GET",
+        "/v1/payments/{payment_id}",
+        PaymentObject,
+    )
+    other = (await client.post("/v1/payments", json={**body, "reference": "R2"}, headers=merchant.idem())).json()
+    check(
+        await client.post(f"/v1/payments/{other['id']}/cancel", headers=merchant.idem()),
+        "POST",
+        "/v1/payments/{payment_id}/cancel",
+        PaymentObject,
+    )
+    check(
+        await client.get("/v1/payments", headers=merchant.headers), "GET", "/v1/payments", ListEnvelope[PaymentObject]
+    )
+
+    refund = check(
+        await client.post("/v1/refunds", json={"payment_id": payment["id"], "amount": 50000}, headers=merchant.idem()),
+        "POST",
+        "/v1/refunds",
+        RefundObject,
+    )
+    check(
+        await client.get(f"/v1/refunds/{refund['id']}", headers=merchant.headers),
+        "GET",
+        "/v1/refunds/{refund_id}",
+        RefundObject,
+    )
+    check(await client.get("/v1/refunds", headers=merchant.headers), "GET", "/v1/refunds", ListEnvelope[RefundObject])
+
+    check(
+        await client.get("/v1/ledger/transactions", headers=merchant.headers),
+        "GET",
+        "/v1/ledger/transactions",
+        ListEnvelope[LedgerTransactionObject],
+    )
+    check(await client.get("/v1/balance", headers=merchant.headers), "GET", "/v1/balance", BalanceObject)
+
+    events = check(
+        await client.get("/v1/events?limit=100", headers=merchant.headers),
+        "GET",
+        "/v1/events",
+        ListEnvelope[EventObject],
+    )["data"]
+    assert {e["type"] for e in events} >= {"payment.succeeded", "payment.canceled", "refund.created"}
+    for event in events:  # what a receiver gets, against the document's `webhooks`
+        assert_is_model(event_model(EventType(event["type"])), event)
+    check(
+        await client.get(f"/v1/events/{events[0]['id']}", headers=merchant.headers),
+        "GET",
+        "/v1/events/{event_id}",
+        EventObject,
+    )
+    check(
+        await client.post(f"/v1/events/{events[0]['id']}/redeliver", json={}, headers=merchant.idem()),
+        "POST",
+        "/v1/events/{event_id}/redeliver",
+        RedeliveryObject,
+    )
+
+    dispatcher = Dispatcher(rt, timeout=1.0)
+    try:
+        assert await dispatcher.run_once() > 0  # nobody listens there: failed attempts to list
+    finally:
+        await dispatcher.aclose()
+    attempts = check(
+        await client.get(f"{endpoint_path}/deliveries", headers=merchant.headers),
+        "GET",
+        "/v1/webhook-endpoints/{endpoint_id}/deliveries",
+        ListEnvelope[AttemptObject],
+    )
+    assert attempts["data"]
+    check(
+        await client.get("/v1/webhook-endpoints", headers=merchant.headers),
+        "GET",
+        "/v1/webhook-endpoints",
+        ListEnvelope[EndpointObject],
+    )
+    check(
+        await client.get(endpoint_path, headers=merchant.headers),
+        "GET",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        EndpointObject,
+    )
+    check(
+        await client.patch(endpoint_path, json={"status": "disabled"}, headers=merchant.headers),
+        "PATCH",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        EndpointObject,
+    )
+    check(
+        await client.post(f"{endpoint_path}/rotate-secret", json={}, headers=merchant.idem()),
+        "POST",
+        "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+        EndpointObject,
+    )
+    check(
+        await client.delete(endpoint_path, headers=merchant.headers),
+        "DELETE",
+        "/v1/webhook-endpoints/{endpoint_id}",
+        DeletedEndpoint,
+    )
+
+    assert check.routes == check.documented()
