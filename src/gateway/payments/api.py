@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from typing import Annotated
 
-import segno
 from fastapi import APIRouter, Body, Query, Request
 from starlette.responses import Response
 
@@ -23,6 +21,7 @@ from gateway.api_support import (
     idempotent,
     json_response,
     problems,
+    qr_image,
     stored,
 )
 from gateway.auth import MerchantDep, RuntimeDep
@@ -213,11 +212,7 @@ async def _qr_payload(rt: RuntimeDep, scope: MerchantDep, payment_id: str) -> st
     summary="The payment's VietQR code as PNG",
 )
 async def qr_png(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
-    buffer = io.BytesIO()
-    segno.make(await _qr_payload(rt, scope, payment_id), error="m", micro=False).save(
-        buffer, kind="png", scale=8, border=4
-    )
-    return Response(buffer.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
+    return qr_image(await _qr_payload(rt, scope, payment_id), "png")
 
 
 @router.get(
@@ -230,8 +225,4 @@ async def qr_png(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Respons
     summary="The payment's VietQR code as SVG",
 )
 async def qr_svg(payment_id: str, rt: RuntimeDep, scope: MerchantDep) -> Response:
-    buffer = io.BytesIO()
-    segno.make(await _qr_payload(rt, scope, payment_id), error="m", micro=False).save(
-        buffer, kind="svg", scale=8, border=4
-    )
-    return Response(buffer.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    return qr_image(await _qr_payload(rt, scope, payment_id), "svg")

@@ -12,6 +12,7 @@ import html
 import itertools
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -328,26 +329,23 @@ class SandboxWallet:
             body = await json_body(request)
             return bad_format() if body is None else await self.create(body)
 
-        @app.post("/v2/gateway/api/query")
-        async def query(request: Request) -> Response:
+        async def answer_api(request: Request, operation: Callable[[dict[str, Any]], Response]) -> Response:
             if self._take_fault("api_5xx"):
                 return PlainTextResponse("503 Service Temporarily Unavailable", status_code=503)
             body = await json_body(request)
-            return bad_format() if body is None else self.query(body)
+            return bad_format() if body is None else operation(body)
+
+        @app.post("/v2/gateway/api/query")
+        async def query(request: Request) -> Response:
+            return await answer_api(request, self.query)
 
         @app.post("/v2/gateway/api/refund")
         async def refund(request: Request) -> Response:
-            if self._take_fault("api_5xx"):
-                return PlainTextResponse("503 Service Temporarily Unavailable", status_code=503)
-            body = await json_body(request)
-            return bad_format() if body is None else self.refund(body)
+            return await answer_api(request, self.refund)
 
         @app.post("/v2/gateway/api/refund/query")
         async def refund_query(request: Request) -> Response:
-            if self._take_fault("api_5xx"):
-                return PlainTextResponse("503 Service Temporarily Unavailable", status_code=503)
-            body = await json_body(request)
-            return bad_format() if body is None else self.refund_query(body)
+            return await answer_api(request, self.refund_query)
 
         @app.get("/pay/{order_id}")
         async def pay_page(order_id: str) -> Response:
