@@ -11,6 +11,7 @@ class PaymentMethod(StrEnum):
     ewallet = "ewallet"
     mobile_money = "mobile_money"
     national_platform = "national_platform"
+    counter = "counter"
 
 
 class PaymentStatus(StrEnum):
@@ -61,11 +62,64 @@ class EventType(StrEnum):
     refund_created = "refund.created"
     refund_succeeded = "refund.succeeded"
     refund_failed = "refund.failed"
+    bill_created = "bill.created"
+    bill_partially_paid = "bill.partially_paid"
+    bill_paid = "bill.paid"
+    bill_voided = "bill.voided"
+    customer_balance_changed = "customer.balance_changed"
+    receipt_issued = "receipt.issued"
+    receipt_canceled = "receipt.canceled"
 
     @property
     def object_type(self) -> str:
         """What `data.object` carries: the type names it, `<object>.<what happened>`."""
         return self.value.partition(".")[0]
+
+
+class PaymentChannel(StrEnum):
+    """Where the payer paid (§13): their own device, or a counter (the biller's, a bank branch, an agent)."""
+
+    online = "online"
+    counter = "counter"
+
+
+class CounterInstrument(StrEnum):
+    cash = "cash"
+    card_pos = "card_pos"
+
+
+class BillStatus(StrEnum):
+    open = "open"
+    partially_paid = "partially_paid"
+    paid = "paid"
+    void = "void"
+
+    @property
+    def is_payable(self) -> bool:
+        return self in (BillStatus.open, BillStatus.partially_paid)
+
+
+class AmountRule(StrEnum):
+    """What a payment or collection naming a bill may pay: exactly what remains, up to it, or anything."""
+
+    exact = "exact"
+    partial = "partial"
+    any = "any"
+
+
+class AllocationKind(StrEnum):
+    """One line of the allocation journal: funds to a bill, funds to the customer's balance, balance applied
+    to a bill, or money taken back from a bill or the balance by a refund (negative amounts)."""
+
+    bill = "bill"
+    credit = "credit"
+    credit_applied = "credit_applied"
+    refund = "refund"
+
+
+class ReceiptStatus(StrEnum):
+    issued = "issued"
+    canceled = "canceled"
 
 
 class MerchantCategory(StrEnum):

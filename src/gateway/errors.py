@@ -149,6 +149,26 @@ class UrlNotAllowedError(GatewayError):
     status, code, title = 422, "url_not_allowed", "URL not allowed"
 
 
+class CustomerCodeTaken(GatewayError):
+    status, code, title = 409, "customer_code_taken", "Customer code taken"
+
+
+class BillNumberTaken(GatewayError):
+    status, code, title = 409, "bill_number_taken", "Bill number taken"
+
+
+class BillNotPayable(GatewayError):
+    status, code, title = 409, "bill_not_payable", "Bill not payable"
+
+
+class AmountNotAllowed(GatewayError):
+    status, code, title = 422, "amount_not_allowed", "Amount not allowed by the bill's rule"
+
+
+class TooManyRows(GatewayError):
+    status, code, title = 422, "too_many_rows", "Too many rows"
+
+
 def problem_response(
     status: int,
     code: str,

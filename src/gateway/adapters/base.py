@@ -310,6 +310,21 @@ class StatusQuery(Protocol):
 
 
 @runtime_checkable
+class StaticTransferCodes(Protocol):
+    """Payers can pay a customer (not one payment) with a code in a transfer: the static QR printed once on every
+    paper bill (§11). The code is derived from the customer, and a notification's `payment_references` carry the
+    customer codes it finds as well as payment codes."""
+
+    def customer_payment_code(self, customer_id: str) -> str:
+        """The code payers put in the transfer content: ASCII, at most 20 characters."""
+        ...
+
+    def static_qr_payload(self, settings: Mapping[str, str], payment_code: str) -> str:
+        """The static QR (no amount) paying into the account of `settings`, carrying `payment_code`."""
+        ...
+
+
+@runtime_checkable
 class BillInquiry(Protocol):
     """The provider asks the gateway what a bill or customer code owes before its payer pays (a payer-started
     payment). Not implemented yet: the telco mobile-money adapter (Viettel/VNPT/MobiFone "verify order") and the

@@ -17,6 +17,10 @@ class Direction(StrEnum):
 class LedgerKind(StrEnum):
     payment_received = "payment_received"
     refund_succeeded = "refund_succeeded"
+    # Customers' credit (§11): funds left over after a customer's bills, held for the next ones.
+    customer_credit_added = "customer_credit_added"
+    customer_credit_applied = "customer_credit_applied"
+    customer_credit_refunded = "customer_credit_refunded"
 
 
 class LedgerTransaction(Base):

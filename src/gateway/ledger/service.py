@@ -39,6 +39,16 @@ def merchant_payable(merchant_id: str) -> str:
     return f"merchant_payable:{merchant_id}"
 
 
+def customer_credit(merchant_id: str) -> str:
+    """Credit the merchant holds for its customers' next bills (§11): the sum of their balances."""
+    return f"customer_credit:{merchant_id}"
+
+
+def counter_cash(merchant_id: str) -> str:
+    """Money taken at the merchant's counters (§13): cash and card-POS slips a cashier recorded."""
+    return f"counter:{merchant_id}"
+
+
 def check_balanced(postings: list[Posting]) -> None:
     if len(postings) < 2:
         raise LedgerImbalance("a ledger transaction needs at least two entries")

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, StrEnumColumn, UTCDateTime
-from gateway.domain import PaymentMethod, PaymentStatus
+from gateway.domain import PaymentChannel, PaymentMethod, PaymentStatus
 
 
 class Payment(Base):
@@ -49,6 +49,14 @@ class Payment(Base):
     customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     metadata_: Mapped[dict[str, str]] = mapped_column("metadata", JSON)
     return_url: Mapped[str | None] = mapped_column(String(2048))
+    channel: Mapped[PaymentChannel] = mapped_column(
+        StrEnumColumn(PaymentChannel, 16), default=PaymentChannel.online, server_default="online"
+    )
+    # §11: the biller's customer whose bills the funds go to, and the bill a payment was made for.
+    customer_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    bill_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    # §13: how a counter payment was taken ({"instrument", "location", "cashier"}).
+    counter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     next_action: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # What the adapter needs to remember between calls (e.g. the account a QR pays into).
     provider_data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -6,8 +6,11 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Header
 from pydantic import BaseModel, create_model
 
+from gateway.bills.schemas import BillObject
+from gateway.customers.schemas import CustomerObject
 from gateway.domain import EventType
 from gateway.payments.schemas import PaymentObject
+from gateway.receipts.schemas import ReceiptObject
 from gateway.refunds.schemas import RefundObject
 from gateway.settings import Settings
 
@@ -52,8 +55,26 @@ class RefundData(BaseModel):
     object: RefundObject
 
 
+class BillData(BaseModel):
+    object: BillObject
+
+
+class CustomerData(BaseModel):
+    object: CustomerObject
+
+
+class ReceiptData(BaseModel):
+    object: ReceiptObject
+
+
 # The `data` of each object an event can carry (EventType.object_type).
-_DATA: dict[str, type[BaseModel]] = {"payment": PaymentData, "refund": RefundData}
+_DATA: dict[str, type[BaseModel]] = {
+    "payment": PaymentData,
+    "refund": RefundData,
+    "bill": BillData,
+    "customer": CustomerData,
+    "receipt": ReceiptData,
+}
 
 
 def event_model(event_type: EventType) -> type[BaseModel]:

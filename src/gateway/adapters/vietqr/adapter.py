@@ -45,6 +45,7 @@ from gateway.adapters.vietqr.wire import (
     TransferAnswer,
     TransferRequest,
     account_key_of,
+    customer_payment_code,
     find_payment_codes,
     payment_code,
     sign_bank_message,
@@ -114,6 +115,16 @@ class VietQRAdapter:
                 "account_name": settings.get("account_name", ""),
                 "payment_code": code,
             },
+        )
+
+    def customer_payment_code(self, customer_id: str) -> str:
+        return customer_payment_code(customer_id)
+
+    def static_qr_payload(self, settings: Mapping[str, str], payment_code: str) -> str:
+        return build_vietqr(
+            VietQRPayload(
+                bank_bin=settings["bank_bin"], account_number=settings["account_number"], purpose=payment_code
+            )
         )
 
     async def refund(self, ctx: ProviderContext, refund: StartRefund) -> RefundResult:

@@ -18,6 +18,7 @@ SIGNATURE_TOLERANCE_SECONDS = 300
 # Payment codes: a fixed prefix, 12 Crockford base32 characters (60 bits) and a check character. The
 # alphabet has no I, L, O or U, so nothing a bank's OCR-happy formatting does is ambiguous.
 CODE_PREFIX = "GW"
+CUSTOMER_CODE_PREFIX = "KH"  # khách hàng: a customer's code, printed once on every bill
 _CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CODE_BODY = 12
 CODE_LENGTH = len(CODE_PREFIX) + _CODE_BODY + 1
@@ -29,37 +30,43 @@ def _check_char(body: str) -> str:
     return _CODE_ALPHABET[total % 31]
 
 
-def payment_code(payment_id: str) -> str:
+def payment_code(payment_id: str, prefix: str = CODE_PREFIX) -> str:
     """The short code the payer's bank copies into the transfer content.
 
-    Derived from the payment id, so starting the same payment again yields the same QR.
+    Derived from the payment id, so starting the same payment again yields the same QR. A customer's code (the
+    static QR on every paper bill) has its own prefix, derived the same way from the customer's id.
     """
     digest = int.from_bytes(hashlib.sha256(payment_id.encode()).digest()[:8], "big")
     body = "".join(_CODE_ALPHABET[(digest >> (5 * i)) & 31] for i in range(_CODE_BODY))
-    return CODE_PREFIX + body + _check_char(body)
+    return prefix + body + _check_char(body)
+
+
+def customer_payment_code(customer_id: str) -> str:
+    return payment_code(customer_id, CUSTOMER_CODE_PREFIX)
 
 
 def find_payment_codes(content: str) -> list[str]:
-    """Every well-formed payment code in a transfer's free text.
+    """Every well-formed payment or customer code in a transfer's free text, in the order they appear.
 
     Banks upper- or lower-case the text, insert spaces or dots, and add prefixes such as "IBFT" or the
     payer's name: compare on letters and digits only, and let the check character reject chance matches.
     """
     text = _NOT_ALNUM.sub("", content.upper())
-    found: list[str] = []
-    start = text.find(CODE_PREFIX)
-    while start != -1:
-        candidate = text[start : start + CODE_LENGTH]
-        body = candidate[len(CODE_PREFIX) : -1]
-        if (
-            len(candidate) == CODE_LENGTH
-            and all(c in _CODE_ALPHABET for c in body)
-            and _check_char(body) == candidate[-1]
-            and candidate not in found
-        ):
-            found.append(candidate)
-        start = text.find(CODE_PREFIX, start + 1)
-    return found
+    found: list[tuple[int, str]] = []
+    for prefix in (CODE_PREFIX, CUSTOMER_CODE_PREFIX):
+        start = text.find(prefix)
+        while start != -1:
+            candidate = text[start : start + CODE_LENGTH]
+            body = candidate[len(prefix) : -1]
+            if (
+                len(candidate) == CODE_LENGTH
+                and all(c in _CODE_ALPHABET for c in body)
+                and _check_char(body) == candidate[-1]
+                and candidate not in (code for _, code in found)
+            ):
+                found.append((start, candidate))
+            start = text.find(prefix, start + 1)
+    return [code for _, code in sorted(found)]
 
 
 def sign_bank_message(secret: str, timestamp: str, body: bytes) -> str:
