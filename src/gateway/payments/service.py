@@ -23,6 +23,7 @@ from gateway.adapters.base import (
     StatusQuery,
 )
 from gateway.auth_types import MerchantScope
+from gateway.bills.allocation import FundsForCustomer, allocate_funds
 from gateway.clock import isoformat
 from gateway.db import UnitOfWork
 from gateway.domain import EventType, PaymentMethod, PaymentStatus
@@ -33,6 +34,7 @@ from gateway.merchants.credentials import context_for
 from gateway.payments import repository, routing
 from gateway.payments.models import Payment
 from gateway.payments.schemas import PaymentConfirm, PaymentCreate
+from gateway.receipts import service as receipts
 from gateway.runtime import Runtime
 from gateway.status_checks import first_check
 
@@ -116,6 +118,8 @@ async def change_status(
         payment_id=payment.id,
         late=late,
     )
+    if to is S.succeeded:
+        await receipts.issue_for_payment(session, rt, payment)
     rt.metrics.payment_transitions.labels(to, payment.method).inc()
     log.info(f"payment.{to}", payment_id=payment.id, provider=payment.provider, late=late or None)
 
@@ -357,6 +361,13 @@ async def record_funds_received(session: AsyncSession, rt: Runtime, payment: Pay
         return False
     payment.amount_received += amount
     payment.updated_at = rt.clock.now()
+    if payment.customer_id is not None:
+        # In the same transaction as the funds: the customer's bills, then its balance (§11).
+        await allocate_funds(
+            session,
+            rt,
+            FundsForCustomer(payment.id, payment.customer_id, amount, payment.currency, payment.bill_id),
+        )
     status = payment.status
     if status is S.succeeded:
         log.info("payment.surplus_received", payment_id=payment.id, amount=amount)

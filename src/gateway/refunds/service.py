@@ -17,6 +17,7 @@ from gateway.adapters.base import (
     StartRefund,
 )
 from gateway.auth_types import MerchantScope
+from gateway.bills.allocation import take_back
 from gateway.clock import isoformat
 from gateway.db import UnitOfWork
 from gateway.domain import EventType, PaymentStatus, RefundStatus
@@ -26,6 +27,7 @@ from gateway.ledger import service as ledger
 from gateway.merchants.credentials import context_for
 from gateway.payments import repository as payments
 from gateway.payments.models import Payment
+from gateway.receipts import service as receipts
 from gateway.refunds import repository
 from gateway.refunds.models import Refund
 from gateway.refunds.schemas import RefundCreate
@@ -260,6 +262,16 @@ async def settle_refund(
         refund.failure_code = refund.failure_message = None
         payment.amount_refunded += refund.amount
         payment.updated_at = refund.updated_at
+        if payment.customer_id is not None:
+            await take_back(
+                session,
+                rt,
+                customer_id=payment.customer_id,
+                payment_id=payment.id,
+                refund_id=refund.id,
+                amount=refund.amount,
+            )
+        await receipts.after_refund(session, rt, payment)
         if late:
             log.warning("refund.late_success", refund_id=refund.id, payment_id=payment.id)
     else:
