@@ -18,6 +18,7 @@ from gateway.ledger.service import (
     Posting,
     check_balanced,
     post_transaction,
+    provider_clearing,
     receipt_postings,
 )
 from gateway.runtime import Runtime
@@ -50,7 +51,7 @@ async def test_a_source_posts_once(rt: Runtime, merchant: MerchantHandle) -> Non
                 merchant_id=merchant.id,
                 livemode=False,
                 currency="VND",
-                postings=receipt_postings("vietqr", merchant.id, 1000),
+                postings=receipt_postings(provider_clearing("vietqr"), merchant.id, 1000),
             )
     async with rt.db.transaction() as session:
         count = (await session.execute(text("SELECT count(*) FROM ledger_transactions"))).scalar_one()

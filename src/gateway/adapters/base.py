@@ -323,6 +323,13 @@ class StaticTransferCodes(Protocol):
         """The static QR (no amount) paying into the account of `settings`, carrying `payment_code`."""
         ...
 
+    async def send_sandbox_transfer(
+        self, http: httpx.AsyncClient, simulator_url: str, settings: Mapping[str, str], payment_code: str, amount: int
+    ) -> str:
+        """Test mode: play a payer who scanned the static QR and sent `amount`; the provider transaction id of the
+        transfer, as its notification's funds carry it."""
+        ...
+
 
 @runtime_checkable
 class BillInquiry(Protocol):

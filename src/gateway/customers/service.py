@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.adapters.base import StaticTransferCodes
+from gateway.adapters.base import PaymentAdapter, StaticTransferCodes
 from gateway.clock import isoformat
 from gateway.customers.models import Customer
 from gateway.domain import PaymentMethod
@@ -36,11 +36,15 @@ def customer_object(c: Customer, qr_payload: str | None) -> dict[str, Any]:
     }
 
 
-def transfer_codes(rt: Runtime) -> StaticTransferCodes | None:
+class TransferCodesAdapter(PaymentAdapter, StaticTransferCodes, Protocol):
+    pass
+
+
+def transfer_codes(rt: Runtime) -> TransferCodesAdapter | None:
     """The bank-transfer provider whose payers pay a customer by a code (VietQR), if one is installed."""
     for adapter in rt.registry.for_method(PaymentMethod.vietqr):
         if isinstance(adapter, StaticTransferCodes):
-            return adapter
+            return cast(TransferCodesAdapter, adapter)
     return None
 
 
@@ -59,7 +63,7 @@ async def static_qr_payloads(
     if codes is None:
         return [None] * len(payment_codes)
     try:
-        creds = await credentials_for(session, rt, codes, merchant_id, livemode)  # type: ignore[arg-type]
+        creds = await credentials_for(session, rt, codes, merchant_id, livemode)
     except GatewayError:
         return [None] * len(payment_codes)
     return [codes.static_qr_payload(creds.settings, code) for code in payment_codes]

@@ -98,17 +98,18 @@ async def post_transaction(
     return True
 
 
-def receipt_postings(provider: str, merchant_id: str, amount: int) -> list[Posting]:
+def receipt_postings(held_at: str, merchant_id: str, amount: int) -> list[Posting]:
+    """Funds received into `held_at` (a provider's clearing account or the merchant's counter)."""
     return [
-        Posting(provider_clearing(provider), Direction.debit, amount),
+        Posting(held_at, Direction.debit, amount),
         Posting(merchant_payable(merchant_id), Direction.credit, amount),
     ]
 
 
-def refund_postings(provider: str, merchant_id: str, amount: int) -> list[Posting]:
+def refund_postings(held_at: str, merchant_id: str, amount: int) -> list[Posting]:
     return [
         Posting(merchant_payable(merchant_id), Direction.debit, amount),
-        Posting(provider_clearing(provider), Direction.credit, amount),
+        Posting(held_at, Direction.credit, amount),
     ]
 
 

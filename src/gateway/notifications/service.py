@@ -21,8 +21,10 @@ from gateway.adapters.base import (
     ProviderCredentials,
     ProviderEvent,
     RefundSettled,
+    StaticTransferCodes,
 )
 from gateway.adapters.registry import UnknownProvider
+from gateway.customers import repository as customers_repo
 from gateway.domain import MAX_AMOUNT, NotificationOutcome, PaymentStatus
 from gateway.errors import InvalidSignature, NotFound
 from gateway.merchants.credentials import notification_credentials
@@ -174,6 +176,8 @@ async def _apply_funds(
     payment = await payments_repo.by_provider_reference(
         session, adapter.name, event.payment_references, creds.livemode, creds.merchant_id, lock=True
     )
+    if payment is None and 0 < event.amount <= MAX_AMOUNT:
+        payment = await _payment_for_customer(session, rt, adapter, creds, event)
     payment_id = payment.id if payment else None
     if not 0 < event.amount <= MAX_AMOUNT:
         # No payment can carry it and no ledger column can hold it: refused, and not money to keep on record.
@@ -231,6 +235,38 @@ async def _apply_funds(
     source = funds_source(adapter.name, creds.livemode, event.provider_transaction_id)
     posted = await payments.record_funds_received(session, rt, payment, event.amount, source)
     return AppliedEvent(Outcome.applied if posted else Outcome.duplicate, None, payment.id, None)
+
+
+async def _payment_for_customer(
+    session: AsyncSession,
+    rt: Runtime,
+    adapter: PaymentAdapter,
+    creds: ProviderCredentials,
+    event: FundsReceived,
+) -> Payment | None:
+    """A transfer naming a customer's payment code (the static QR on its bills) and no payment: a new payment for
+    that customer, so its funds are allocated to the customer's bills. Never for a transfer already recorded."""
+    if not isinstance(adapter, StaticTransferCodes) or not event.payment_references:
+        return None
+    customer = await customers_repo.by_payment_codes(
+        session, event.payment_references, creds.livemode, creds.merchant_id
+    )
+    if customer is None or customer.currency != event.currency:
+        return None
+    if await payments_repo.funds_recorded(session, adapter.name, creds.livemode, event.provider_transaction_id):
+        return None  # a repeat of a transfer already turned into a payment: the dedupe below answers it
+    (method,) = adapter.capabilities.methods
+    return await payments.payment_for_customer_funds(
+        session,
+        rt,
+        customer,
+        method=method,
+        provider=adapter.name,
+        amount=event.amount,
+        provider_reference=f"{customer.payment_code}:{event.provider_transaction_id}"[:120],
+        provider_data={"account_key": event.account_key, "payment_code": customer.payment_code, "static_qr": True},
+        description="Chuyển khoản theo mã khách hàng",
+    )
 
 
 def _funds_row(

@@ -143,6 +143,31 @@ async def record_received_funds(session: AsyncSession, values: dict[str, object]
     )
 
 
+async def by_funds(
+    session: AsyncSession, provider: str, livemode: bool, provider_transaction_id: str
+) -> Payment | None:
+    """The payment a provider transaction's funds went to."""
+    stmt = (
+        select(Payment)
+        .join(ReceivedFunds, ReceivedFunds.payment_id == Payment.id)
+        .where(
+            ReceivedFunds.provider == provider,
+            ReceivedFunds.livemode == livemode,
+            ReceivedFunds.provider_transaction_id == provider_transaction_id,
+        )
+    )
+    return (await session.execute(stmt)).scalars().first()
+
+
+async def funds_recorded(session: AsyncSession, provider: str, livemode: bool, provider_transaction_id: str) -> bool:
+    stmt = select(ReceivedFunds.id).where(
+        ReceivedFunds.provider == provider,
+        ReceivedFunds.livemode == livemode,
+        ReceivedFunds.provider_transaction_id == provider_transaction_id,
+    )
+    return (await session.execute(stmt)).first() is not None
+
+
 async def first_receipt(session: AsyncSession, payment_id: str) -> tuple[str | None, dict[str, str]]:
     """The first matched funds of a payment: the provider's transaction id and who paid (where a refund goes)."""
     stmt = (

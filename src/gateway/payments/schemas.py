@@ -4,7 +4,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 
-from gateway.domain import CURRENCY_EXPONENTS, MAX_AMOUNT, PaymentMethod, PaymentStatus
+from gateway.domain import (
+    CURRENCY_EXPONENTS,
+    MAX_AMOUNT,
+    CounterInstrument,
+    PaymentChannel,
+    PaymentMethod,
+    PaymentStatus,
+)
 from gateway.schemas import AbsoluteURL, Metadata, StrictModel
 
 
@@ -21,8 +28,22 @@ def check_currency(value: str) -> str:
     return value
 
 
+class CounterDetails(StrictModel):
+    """How a cashier took the money (§13)."""
+
+    instrument: CounterInstrument
+    location: str | None = Field(default=None, min_length=1, max_length=120)
+    cashier: str | None = Field(default=None, min_length=1, max_length=120)
+
+
 class PaymentCreate(StrictModel):
-    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="In the currency's minor unit (VND: whole đồng)")
+    amount: StrictInt | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_AMOUNT,
+        description="In the currency's minor unit (VND: whole đồng). Required, except with `bill_id`: then it "
+        "defaults to what remains of the bill",
+    )
     currency: str = Field(default="VND", description="ISO 4217")
     method: PaymentMethod
     provider: str | None = Field(
@@ -31,13 +52,25 @@ class PaymentCreate(StrictModel):
         max_length=40,
         description="When absent the gateway routes to an enabled provider of the method",
     )
-    reference: str = Field(min_length=1, max_length=64, description="The merchant's bill, invoice or visit code")
+    bill_id: str | None = Field(
+        default=None, min_length=1, max_length=40, description="The bill this payment pays (§11)"
+    )
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The merchant's bill, invoice or visit code. Required, except with `bill_id`: then it "
+        "defaults to the bill's number",
+    )
     description: str | None = Field(default=None, max_length=255)
     customer: Customer | None = None
     metadata: Metadata = Field(default_factory=dict)
     return_url: AbsoluteURL | None = None
     expires_in: StrictInt = Field(default=900, ge=10, le=604800, description="Seconds until the payment expires")
     confirm: StrictBool = False
+    counter: CounterDetails | None = Field(
+        default=None, description="Required with method `counter` (and only then): how the cashier took the money"
+    )
 
     _currency = field_validator("currency")(check_currency)
 
@@ -59,6 +92,10 @@ class PaymentObject(BaseModel):
     method: PaymentMethod
     provider: str
     provider_reference: str | None
+    channel: PaymentChannel = Field(description="`online` (the payer's own device) or `counter` (§13)")
+    bill_id: str | None = Field(description="The bill this payment was made for")
+    customer_id: str | None = Field(description="The biller's customer whose bills and balance the funds went to")
+    counter: dict[str, Any] | None = Field(description="Method `counter`: instrument, location, cashier")
     reference: str
     description: str | None
     customer: dict[str, Any] | None
@@ -78,3 +115,7 @@ class PaymentObject(BaseModel):
 class TestPayOutcome(StrictModel):
     outcome: Literal["success", "failure"]
     amount: StrictInt | None = Field(default=None, gt=0, le=MAX_AMOUNT, description="Default: what is still owed")
+
+
+class TestTransfer(StrictModel):
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="What the payer sends, whole VND")

@@ -23,11 +23,23 @@ from gateway.adapters.base import (
     StatusQuery,
 )
 from gateway.auth_types import MerchantScope
+from gateway.bills import repository as bills
 from gateway.bills.allocation import FundsForCustomer, allocate_funds
+from gateway.bills.models import Bill
 from gateway.clock import isoformat
+from gateway.customers.models import Customer
 from gateway.db import UnitOfWork
-from gateway.domain import EventType, PaymentMethod, PaymentStatus
-from gateway.errors import ConfirmationInProgress, GatewayError, InvalidState, NotFound, ProviderUnavailable
+from gateway.domain import AmountRule, EventType, PaymentChannel, PaymentMethod, PaymentStatus
+from gateway.errors import (
+    AmountNotAllowed,
+    BillNotPayable,
+    ConfirmationInProgress,
+    GatewayError,
+    InvalidState,
+    NotFound,
+    ProviderUnavailable,
+    ValidationFailed,
+)
 from gateway.events.service import record_event
 from gateway.ledger import service as ledger
 from gateway.merchants.credentials import context_for
@@ -76,6 +88,10 @@ def payment_object(p: Payment) -> dict[str, Any]:
         "method": p.method,
         "provider": p.provider,
         "provider_reference": p.provider_reference,
+        "channel": p.channel,
+        "bill_id": p.bill_id,
+        "customer_id": p.customer_id,
+        "counter": p.counter,
         "reference": p.reference,
         "description": p.description,
         "customer": p.customer,
@@ -133,28 +149,53 @@ def _schedule_status_checks(rt: Runtime, payment: Payment, to: PaymentStatus) ->
             payment.next_status_check_at = first_check(rt.clock.now())
 
 
+COUNTER = "counter"  # the provider of a counter payment: the cashier, not a provider the gateway calls
+
+
 async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScope, params: PaymentCreate) -> Payment:
-    best = (
-        await routing.candidates(session, rt, scope, params.method, params.currency, params.amount, params.provider)
-    )[0]
-    adapter = best.adapter
-    reason = (
-        "requested" if params.provider else f"priority {best.priority}" + ("" if best.healthy else ", cooling down")
-    )
-    log.info("payment.routed", provider=adapter.name, method=params.method, reason=reason)
+    bill = await _bill_to_pay(session, scope, params)
+    amount = params.amount if params.amount is not None else (bill.amount - bill.amount_paid if bill else None)
+    reference = params.reference if params.reference is not None else (bill.number if bill else None)
+    if amount is None:
+        raise ValidationFailed.field(["body", "amount"], "Field required (or name a bill_id)")
+    if reference is None:
+        raise ValidationFailed.field(["body", "reference"], "Field required (or name a bill_id)")
+    if bill is not None:
+        check_amount_for_bill(bill, amount)
+    if params.method is PaymentMethod.counter:
+        if params.counter is None:
+            raise ValidationFailed.field(["body", "counter"], "Field required for method counter")
+        if params.provider not in (None, COUNTER):
+            raise ValidationFailed.field(["body", "provider"], "a counter payment has no provider")
+        provider, channel = COUNTER, PaymentChannel.counter
+    else:
+        if params.counter is not None:
+            raise ValidationFailed.field(["body", "counter"], "only for method counter")
+        best = (await routing.candidates(session, rt, scope, params.method, params.currency, amount, params.provider))[
+            0
+        ]
+        reason = (
+            "requested" if params.provider else f"priority {best.priority}" + ("" if best.healthy else ", cooling down")
+        )
+        log.info("payment.routed", provider=best.adapter.name, method=params.method, reason=reason)
+        provider, channel = best.adapter.name, PaymentChannel.online
     now = rt.clock.now()
     payment = Payment(
         id=rt.ids.new("pay"),
         merchant_id=scope.merchant_id,
         livemode=scope.livemode,
         status=S.requires_confirmation,
-        amount=params.amount,
+        amount=amount,
         currency=params.currency,
         amount_received=0,
         amount_refunded=0,
         method=params.method,
-        provider=adapter.name,
-        reference=params.reference,
+        provider=provider,
+        channel=channel,
+        customer_id=bill.customer_id if bill else None,
+        bill_id=bill.id if bill else None,
+        counter=params.counter.model_dump(exclude_none=True) if params.counter else None,
+        reference=reference,
         description=params.description,
         customer=params.customer.model_dump(exclude_none=True) if params.customer else None,
         metadata_=dict(params.metadata),
@@ -168,6 +209,79 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
     # checkpoint before a provider is called over the network.
     session.add(payment)
     return payment
+
+
+async def _bill_to_pay(session: AsyncSession, scope: MerchantScope, params: PaymentCreate) -> Bill | None:
+    if params.bill_id is None:
+        return None
+    bill = await bills.get(session, scope, params.bill_id)
+    if bill is None:
+        raise NotFound(f"No bill {params.bill_id}.")
+    if not bill.status.is_payable:
+        raise BillNotPayable(f"Bill {bill.number} is {bill.status} and takes no payment.")
+    if params.currency != bill.currency:
+        raise ValidationFailed.field(["body", "currency"], f"the bill is in {bill.currency}")
+    return bill
+
+
+def check_amount_for_bill(bill: Bill, amount: int) -> None:
+    """The bill's amount rule (§11) for a payment or collection naming it; money that merely arrives for more is
+    never refused (it becomes credit)."""
+    remaining = bill.amount - bill.amount_paid
+    if bill.amount_rule is AmountRule.exact and amount != remaining:
+        raise AmountNotAllowed(f"Bill {bill.number} must be paid exactly: {remaining} {bill.currency} remain.")
+    if bill.amount_rule is AmountRule.partial and amount > remaining:
+        raise AmountNotAllowed(f"Bill {bill.number} takes at most what remains: {remaining} {bill.currency}.")
+
+
+async def payment_for_customer_funds(
+    session: AsyncSession,
+    rt: Runtime,
+    customer: Customer,
+    *,
+    method: PaymentMethod,
+    provider: str,
+    amount: int,
+    provider_reference: str,
+    provider_data: dict[str, Any],
+    description: str,
+) -> Payment:
+    """Money that arrived for a customer with no payment asked for (a transfer by the static QR's code): a payment
+    for that customer, with no bill named, that the caller then records the funds of (and so allocates)."""
+    now = rt.clock.now()
+    payment = Payment(
+        id=rt.ids.new("pay"),
+        merchant_id=customer.merchant_id,
+        livemode=customer.livemode,
+        status=S.requires_confirmation,
+        amount=amount,
+        currency=customer.currency,
+        amount_received=0,
+        amount_refunded=0,
+        method=method,
+        provider=provider,
+        provider_reference=provider_reference,
+        channel=PaymentChannel.online,
+        customer_id=customer.id,
+        bill_id=None,
+        reference=customer.code,
+        description=description,
+        customer={"name": customer.name, "external_id": customer.code},
+        metadata_={},
+        provider_data=provider_data,
+        expires_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(payment)
+    await session.flush()
+    log.info("payment.for_customer", payment_id=payment.id, customer_id=customer.id, provider=provider)
+    return payment
+
+
+async def record_counter_payment(session: AsyncSession, rt: Runtime, payment: Payment) -> None:
+    """A cashier took the money: it is received now, posted against the merchant's counter account."""
+    await record_funds_received(session, rt, payment, payment.amount, f"counter:{payment.id}")
 
 
 def _start_request(payment: Payment) -> StartPayment:
@@ -217,6 +331,10 @@ async def confirm_payment(
             payment.customer = params.customer.model_dump(exclude_none=True)
         if params.return_url is not None:
             payment.return_url = params.return_url
+    if payment.method is PaymentMethod.counter:
+        await uow.session.flush()
+        await record_counter_payment(uow.session, rt, payment)
+        return payment
     while True:
         adapter = rt.registry.get(payment.provider)
         session = uow.session
@@ -340,6 +458,13 @@ async def expire_if_due(session: AsyncSession, rt: Runtime, payment: Payment) ->
     return False
 
 
+def funds_account(payment: Payment) -> str:
+    """Where a payment's money is held: the provider's clearing account, or the merchant's counter."""
+    if payment.provider == COUNTER:
+        return ledger.counter_cash(payment.merchant_id)
+    return ledger.provider_clearing(payment.provider)
+
+
 async def record_funds_received(session: AsyncSession, rt: Runtime, payment: Payment, amount: int, source: str) -> bool:
     """Money the provider confirmed, posted once per `source`; False when this source was already posted.
 
@@ -354,7 +479,7 @@ async def record_funds_received(session: AsyncSession, rt: Runtime, payment: Pay
         merchant_id=payment.merchant_id,
         livemode=payment.livemode,
         currency=payment.currency,
-        postings=ledger.receipt_postings(payment.provider, payment.merchant_id, amount),
+        postings=ledger.receipt_postings(funds_account(payment), payment.merchant_id, amount),
         payment_id=payment.id,
     )
     if not posted:

@@ -27,6 +27,7 @@ from gateway.ledger import service as ledger
 from gateway.merchants.credentials import context_for
 from gateway.payments import repository as payments
 from gateway.payments.models import Payment
+from gateway.payments.service import COUNTER, funds_account
 from gateway.receipts import service as receipts
 from gateway.refunds import repository
 from gateway.refunds.models import Refund
@@ -78,7 +79,7 @@ def _refunds_of(adapter: PaymentAdapter) -> Refunds:
 
 async def _reserve(
     session: AsyncSession, rt: Runtime, scope: MerchantScope, params: RefundCreate
-) -> tuple[Refund, Payment, PaymentAdapter]:
+) -> tuple[Refund, Payment, PaymentAdapter | None]:
     # The payment's row lock serialises every refund of it: concurrent requests cannot together exceed
     # what was received (on SQLite the IMMEDIATE transaction's write lock does the same).
     payment = await payments.get_for_update(session, scope, params.payment_id)
@@ -86,15 +87,17 @@ async def _reserve(
         raise NotFound(f"No payment {params.payment_id}.")
     if payment.status != PaymentStatus.succeeded:
         raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded.")
-    adapter = rt.registry.get(payment.provider)
-    _refunds_of(adapter)
+    # A counter payment is refunded in cash at the counter: no provider to ask.
+    adapter = None if payment.provider == COUNTER else rt.registry.get(payment.provider)
+    if adapter is not None:
+        _refunds_of(adapter)
     refundable = payment.amount_received - await repository.reserved_amount(session, payment.id)
     amount = params.amount if params.amount is not None else refundable
     if amount <= 0 or amount > refundable:
         raise AmountExceedsRefundable(
             f"Refund of {amount} exceeds the {max(refundable, 0)} {payment.currency} still refundable."
         )
-    if amount != payment.amount_received and not adapter.capabilities.partial_refunds:
+    if adapter is not None and amount != payment.amount_received and not adapter.capabilities.partial_refunds:
         raise RefundNotSupported(f"Provider {adapter.name} only refunds the whole amount received.")
     now = rt.clock.now()
     refund = Refund(
@@ -127,14 +130,18 @@ async def create_refund(
     """Create (or, after a crash, resume) a refund; `resume_id` is the refund the same request created."""
     session = uow.session
     if resume_id is None:
-        refund, payment, adapter = await _reserve(session, rt, scope, params)
+        refund, payment, reserved_with = await _reserve(session, rt, scope, params)
+        if reserved_with is None:  # paid out at the counter, now
+            await settle_refund(session, rt, payment, refund, succeeded=True)
+            return refund
+        adapter = reserved_with
     else:
         found = await repository.get(session, scope, resume_id)
         if found is None:
             raise NotFound(f"No refund {resume_id}.")
+        if found.status != RefundStatus.pending or found.provider_reference is not None:
+            return found
         refund, adapter = found, rt.registry.get(found.provider)
-        if refund.status != RefundStatus.pending or refund.provider_reference is not None:
-            return refund
         found_payment = await payments.get(session, scope, refund.payment_id)
         assert found_payment is not None
         payment = found_payment
@@ -254,7 +261,7 @@ async def settle_refund(
             merchant_id=refund.merchant_id,
             livemode=refund.livemode,
             currency=refund.currency,
-            postings=ledger.refund_postings(refund.provider, refund.merchant_id, refund.amount),
+            postings=ledger.refund_postings(funds_account(payment), refund.merchant_id, refund.amount),
             payment_id=payment.id,
             refund_id=refund.id,
         )

@@ -15,12 +15,15 @@ from gateway.api_support import (
     stored,
 )
 from gateway.auth import MerchantDep, RuntimeDep
+from gateway.customers import repository as customers
+from gateway.customers.service import transfer_codes
 from gateway.db import UnitOfWork
 from gateway.domain import PaymentStatus
 from gateway.errors import InvalidState, NotFound, OutcomeNotSupported, SandboxFailed
 from gateway.idempotency.service import StoredResponse
+from gateway.payments import repository as payments_repo
 from gateway.payments import service as payments
-from gateway.payments.schemas import PaymentObject, TestPayOutcome
+from gateway.payments.schemas import PaymentObject, TestPayOutcome, TestTransfer
 
 router = APIRouter(prefix="/v1/test-helpers", tags=["test helpers"])
 _SETTLED = frozenset({PaymentStatus.succeeded.value, PaymentStatus.failed.value})
@@ -54,6 +57,8 @@ async def pay(
         if resume is not None and payment.status == PaymentStatus.succeeded.value:
             # An earlier attempt under this key reached the payer's step and crashed after it: it paid.
             return stored(payments.payment_object(payment))
+        if payment.provider == payments.COUNTER:
+            raise OutcomeNotSupported("A counter payment was paid at the counter: there is no payer to play.")
         adapter = rt.registry.get(payment.provider)
         if not isinstance(adapter, Sandboxed):
             raise OutcomeNotSupported(f"The {payment.provider} sandbox has no payer simulation.")
@@ -77,5 +82,52 @@ async def pay(
             raise SandboxFailed(str(exc)) from exc
         session = await uow.resume()
         return stored(payments.payment_object(await payments.get_payment(session, rt, scope, payment_id)))
+
+    return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation)
+
+
+@router.post(
+    "/customers/{customer_id}/transfer",
+    response_model=PaymentObject,
+    summary="Send a transfer by a customer's static QR from the sandbox bank (test mode only)",
+    responses=problems(*MERCHANT_KEY, *JSON_BODY, *IDEMPOTENT, NotFound, OutcomeNotSupported, SandboxFailed),
+    openapi_extra=idempotency_key(required=False),
+    description="As a payer scanning the QR printed on the customer's bills would: the sandbox bank sends the "
+    "merchant's account a transfer carrying the customer's payment code, through the same signed notification "
+    "path as a real bank. Answers the payment the transfer became (succeeded, `bill_id` null), its funds "
+    "allocated to the customer's bills oldest due first and the rest to its balance. 404 for live keys.",
+)
+async def transfer_to_customer(
+    customer_id: str,
+    params: TestTransfer,
+    request: Request,
+    rt: RuntimeDep,
+    scope: MerchantDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    if scope.livemode or rt.sandbox_base_url is None:
+        raise NotFound("Test helpers exist only in test mode.")
+    sandbox_url = rt.sandbox_base_url
+
+    async def operation(uow: UnitOfWork, resume: str | None) -> StoredResponse:
+        customer = await customers.get(uow.session, scope, customer_id)
+        if customer is None:
+            raise NotFound(f"No customer {customer_id}.")
+        bank = transfer_codes(rt)
+        if bank is None or not isinstance(bank, Sandboxed):
+            raise OutcomeNotSupported("No bank-transfer sandbox is installed.")
+        code = customer.payment_code
+        await uow.checkpoint(customer.id)  # the sandbox calls back into this gateway: hold no transaction
+        try:
+            transaction_id = await bank.send_sandbox_transfer(
+                rt.provider_http, f"{sandbox_url}/{bank.name}", bank.sandbox.settings, code, params.amount
+            )
+        except SandboxPayerFailed as exc:
+            raise SandboxFailed(str(exc)) from exc
+        session = await uow.resume()
+        payment = await payments_repo.by_funds(session, bank.name, False, transaction_id)
+        if payment is None:
+            raise SandboxFailed("The transfer arrived but became no payment.")
+        return stored(payments.payment_object(payment))
 
     return await idempotent(rt, request, scope.idempotency_scope, idempotency_key, operation)

@@ -7,6 +7,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+import httpx
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -35,7 +36,7 @@ from gateway.adapters.base import (
 from gateway.adapters.emvco import VietQRPayload, build_vietqr
 from gateway.adapters.http import parse_answer, send_provider_request
 from gateway.adapters.testmode import SandboxSpec
-from gateway.adapters.vietqr.simulator import create_simulator, pay_by_transfer
+from gateway.adapters.vietqr.simulator import create_simulator, pay_by_transfer, send_transfer
 from gateway.adapters.vietqr.wire import (
     SIGNATURE_HEADER,
     SIGNATURE_TOLERANCE_SECONDS,
@@ -126,6 +127,14 @@ class VietQRAdapter:
                 bank_bin=settings["bank_bin"], account_number=settings["account_number"], purpose=payment_code
             )
         )
+
+    async def send_sandbox_transfer(
+        self, http: httpx.AsyncClient, simulator_url: str, settings: Mapping[str, str], payment_code: str, amount: int
+    ) -> str:
+        transaction_id = await send_transfer(
+            http, simulator_url, settings["bank_bin"], settings["account_number"], payment_code, amount
+        )
+        return f"{settings['bank_bin']}:{transaction_id}"
 
     async def refund(self, ctx: ProviderContext, refund: StartRefund) -> RefundResult:
         to_bin, to_account = refund.payer.get("bank_bin"), refund.payer.get("account_number")

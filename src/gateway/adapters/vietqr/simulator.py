@@ -200,19 +200,41 @@ def create_simulator(ctx: SimulatorContext) -> FastAPI:
     return app
 
 
-async def pay_by_transfer(
-    http: httpx.AsyncClient, base_url: str, provider_data: dict[str, Any], outcome: str, amount: int
-) -> None:
-    """The test helpers' payer: send the transfer the QR asks for from a banking app."""
+async def send_transfer(
+    http: httpx.AsyncClient,
+    base_url: str,
+    bank_bin: str,
+    account_number: str,
+    code: str,
+    amount: int,
+    outcome: str = "success",
+) -> str:
+    """A payer's banking app sends a transfer carrying `code`; the bank's transaction id."""
     response = await http.post(
         f"{base_url}/_sandbox/incoming-transfers",
         json={
-            "to_bank_bin": provider_data["bank_bin"],
-            "to_account_number": provider_data["account_number"],
+            "to_bank_bin": bank_bin,
+            "to_account_number": account_number,
             "amount": amount,
-            "content": f"{provider_data['payment_code']} chuyen tien",
+            "content": f"{code} chuyen tien",
             "outcome": outcome,
         },
     )
     if response.status_code != 200 or response.json().get("notified_status") != 200:
         raise SandboxPayerFailed(f"The sandbox bank could not deliver the transfer: {response.text[:200]}")
+    return str(response.json()["transaction_id"])
+
+
+async def pay_by_transfer(
+    http: httpx.AsyncClient, base_url: str, provider_data: dict[str, Any], outcome: str, amount: int
+) -> None:
+    """The test helpers' payer: send the transfer the QR asks for from a banking app."""
+    await send_transfer(
+        http,
+        base_url,
+        provider_data["bank_bin"],
+        provider_data["account_number"],
+        provider_data["payment_code"],
+        amount,
+        outcome,
+    )
