@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.adapters.testmode import Sandboxed
 from gateway.app import create_app
+from gateway.bills.repository import allocation_mismatches
 from gateway.clock import ManualClock
 from gateway.ledger.service import find_imbalances
 from gateway.migrate import upgrade
@@ -145,6 +146,7 @@ async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[FastAPI]:
         rt: Runtime = application.state.runtime
         async with rt.db.transaction() as session:
             assert await find_imbalances(session) == [], "the ledger must balance after every test"
+            assert await allocation_mismatches(session) == [], "customers' funds must be fully allocated"
 
 
 @pytest.fixture

@@ -172,18 +172,27 @@ async def _create_merchant(settings: Settings, name: str, category: MerchantCate
 
 @ledger_app.command("verify")
 def ledger_verify() -> None:
-    """Check that every ledger transaction balances; exit 1 on any imbalance."""
+    """Check that every ledger transaction balances, and that customers' funds are all allocated: each bill's
+    amount paid and each balance equal their allocation rows, and the allocations plus balances equal the funds
+    received for customers. Exit 1 on any discrepancy."""
     settings = _settings()
-    problems, count = asyncio.run(_verify(settings))
+    problems, count, mismatches = asyncio.run(_verify(settings))
     for p in problems:
         typer.echo(f"UNBALANCED {p.transaction_id} {p.currency}: debits {p.debits} credits {p.credits}", err=True)
-    if problems:
-        typer.echo(f"ledger NOT balanced: {len(problems)} of {count} transactions", err=True)
+    for what, subject, recorded, expected in mismatches:
+        typer.echo(f"ALLOCATION {what}: {subject} records {recorded}, expected {expected}", err=True)
+    if problems or mismatches:
+        typer.echo(
+            f"ledger NOT verified: {len(problems)} of {count} transactions unbalanced, "
+            f"{len(mismatches)} allocation discrepancies",
+            err=True,
+        )
         raise typer.Exit(1)
-    typer.echo(f"ledger balanced: {count} transactions")
+    typer.echo(f"ledger balanced: {count} transactions; customers' funds fully allocated")
 
 
-async def _verify(settings: Settings) -> tuple[list[Imbalance], int]:
+async def _verify(settings: Settings) -> tuple[list[Imbalance], int, list[tuple[str, str, int, int]]]:
+    from gateway.bills.repository import allocation_mismatches
     from gateway.db import Database, create_engine
     from gateway.ledger.service import count_transactions, find_imbalances
 
@@ -192,7 +201,8 @@ async def _verify(settings: Settings) -> tuple[list[Imbalance], int]:
         async with db.transaction() as session:
             problems = await find_imbalances(session)
             count = await count_transactions(session)
-        return list(problems), int(count)
+            mismatches = await allocation_mismatches(session)
+        return list(problems), int(count), mismatches
     finally:
         await db.dispose()
 

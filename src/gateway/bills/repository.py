@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
@@ -87,3 +87,71 @@ async def bills_by_ids(session: AsyncSession, bill_ids: Sequence[str]) -> list[B
     if not bill_ids:
         return []
     return list((await session.execute(select(Bill).where(Bill.id.in_(list(bill_ids))))).scalars())
+
+
+# --- verification (gateway ledger verify): each query returns only the rows that disagree ---------------------
+
+_BILLS_OFF = text(
+    """
+    SELECT b.id, b.amount_paid, COALESCE(SUM(a.amount), 0) AS allocated
+    FROM bills b LEFT JOIN allocations a ON a.bill_id = b.id
+    GROUP BY b.id, b.amount_paid
+    HAVING b.amount_paid <> COALESCE(SUM(a.amount), 0)
+    """
+)
+_BALANCES_OFF = text(
+    """
+    SELECT c.id, c.balance, COALESCE(SUM(a.amount), 0) AS allocated
+    FROM customers c LEFT JOIN allocations a ON a.customer_id = c.id AND a.bill_id IS NULL
+    GROUP BY c.id, c.balance
+    HAVING c.balance <> COALESCE(SUM(a.amount), 0) OR c.balance < 0
+    """
+)
+# What customers' payments brought in, net of refunds, against what their allocation rows hold (bills + balance).
+_FUNDS_OFF = text(
+    """
+    SELECT f.customer_id, f.funds, COALESCE(j.allocated, 0) AS allocated
+    FROM (SELECT customer_id, SUM(amount_received - amount_refunded) AS funds
+          FROM payments WHERE customer_id IS NOT NULL GROUP BY customer_id) f
+    LEFT JOIN (SELECT customer_id, SUM(amount) AS allocated FROM allocations GROUP BY customer_id) j
+      ON j.customer_id = f.customer_id
+    WHERE f.funds <> COALESCE(j.allocated, 0)
+    UNION ALL
+    SELECT j.customer_id, 0, j.allocated
+    FROM (SELECT customer_id, SUM(amount) AS allocated FROM allocations GROUP BY customer_id) j
+    WHERE j.allocated <> 0
+      AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.customer_id = j.customer_id)
+    """
+)
+# Per merchant and mode: the ledger's customer-credit account against the sum of its customers' balances.
+_CREDIT_OFF = text(
+    """
+    SELECT m.merchant_id, m.livemode, COALESCE(c.balances, 0) AS balances, COALESCE(l.credit, 0) AS ledger
+    FROM (SELECT DISTINCT merchant_id, livemode FROM customers
+          UNION SELECT DISTINCT merchant_id, livemode FROM ledger_transactions) m
+    LEFT JOIN (SELECT merchant_id, livemode, SUM(balance) AS balances FROM customers GROUP BY merchant_id, livemode) c
+      ON c.merchant_id = m.merchant_id AND c.livemode = m.livemode
+    LEFT JOIN (SELECT t.merchant_id, t.livemode,
+                      SUM(CASE WHEN e.direction = 'credit' THEN e.amount ELSE -e.amount END) AS credit
+               FROM ledger_entries e JOIN ledger_transactions t ON t.id = e.transaction_id
+               WHERE e.account = 'customer_credit:' || t.merchant_id
+               GROUP BY t.merchant_id, t.livemode) l
+      ON l.merchant_id = m.merchant_id AND l.livemode = m.livemode
+    WHERE COALESCE(c.balances, 0) <> COALESCE(l.credit, 0)
+    """
+)
+
+
+async def allocation_mismatches(session: AsyncSession) -> list[tuple[str, str, int, int]]:
+    """(what, id, recorded, expected) for every bill, balance, customer's funds or credit account that disagrees."""
+    found: list[tuple[str, str, int, int]] = []
+    for what, stmt in (
+        ("bill amount_paid vs its allocations", _BILLS_OFF),
+        ("customer balance vs its credit allocations", _BALANCES_OFF),
+        ("customer's funds received vs allocations plus balance", _FUNDS_OFF),
+    ):
+        found.extend((what, str(r[0]), int(r[1]), int(r[2])) for r in (await session.execute(stmt)).all())
+    for merchant_id, livemode, balances, credit in (await session.execute(_CREDIT_OFF)).all():
+        mode = "live" if livemode else "test"
+        found.append(("customer_credit account vs balances", f"{merchant_id}/{mode}", int(credit), int(balances)))
+    return found

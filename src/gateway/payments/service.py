@@ -27,6 +27,7 @@ from gateway.bills import repository as bills
 from gateway.bills.allocation import FundsForCustomer, allocate_funds
 from gateway.bills.models import Bill
 from gateway.clock import isoformat
+from gateway.customers import repository as customers
 from gateway.customers.models import Customer
 from gateway.db import UnitOfWork
 from gateway.domain import AmountRule, EventType, PaymentChannel, PaymentMethod, PaymentStatus
@@ -214,9 +215,14 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
 async def _bill_to_pay(session: AsyncSession, scope: MerchantScope, params: PaymentCreate) -> Bill | None:
     if params.bill_id is None:
         return None
-    bill = await bills.get(session, scope, params.bill_id)
-    if bill is None:
+    found = await bills.get(session, scope, params.bill_id)
+    if found is None:
         raise NotFound(f"No bill {params.bill_id}.")
+    # Under the customer's lock, as allocation takes it: money taken now (a counter, a partner) sees the bill as
+    # the payments before it left it, so a paid bill refuses and the amount rule holds.
+    await customers.lock_by_id(session, found.customer_id)
+    bill = await bills.lock_by_id(session, found.id)
+    assert bill is not None
     if not bill.status.is_payable:
         raise BillNotPayable(f"Bill {bill.number} is {bill.status} and takes no payment.")
     if params.currency != bill.currency:
