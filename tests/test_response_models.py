@@ -31,6 +31,7 @@ from gateway.schemas import ListEnvelope
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.openapi import event_model
 from gateway.webhooks.schemas import AttemptObject, DeletedEndpoint, EndpointObject, RedeliveryObject
+from tests.allocation.factories import make_customer
 from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, pay
 
 
@@ -232,6 +233,16 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "DELETE",
         "/v1/webhook-endpoints/{endpoint_id}",
         DeletedEndpoint,
+    )
+
+    customer_id = await make_customer(rt, merchant, code="RM-1")
+    check(
+        await client.post(
+            f"/v1/test-helpers/customers/{customer_id}/transfer", json={"amount": 50000}, headers=merchant.headers
+        ),
+        "POST",
+        "/v1/test-helpers/customers/{customer_id}/transfer",
+        PaymentObject,
     )
 
     assert check.routes == check.documented()

@@ -28,7 +28,9 @@ from gateway.auth import MerchantDep, RuntimeDep
 from gateway.db import UnitOfWork
 from gateway.domain import PaymentMethod, PaymentStatus
 from gateway.errors import (
+    AmountNotAllowed,
     AmountOutOfRange,
+    BillNotPayable,
     ConfirmationInProgress,
     CurrencyNotSupported,
     InvalidState,
@@ -61,10 +63,19 @@ CONFIRMING = (
     status_code=201,
     response_model=PaymentObject,
     summary="Create a payment",
-    responses=problems(*MERCHANT_KEY, *JSON_BODY, *IDEMPOTENCY_REQUIRED, *CONFIRMING),
+    responses=problems(
+        *MERCHANT_KEY, *JSON_BODY, *IDEMPOTENCY_REQUIRED, *CONFIRMING, NotFound, BillNotPayable, AmountNotAllowed
+    ),
     openapi_extra=idempotency_key(required=True),
     description="Requires an Idempotency-Key. With `confirm: true` the payment is created and confirmed in one "
-    "call: a VietQR payment then answers `requires_action` with a `display_qr` next action.",
+    "call: a VietQR payment then answers `requires_action` with a `display_qr` next action.\n\n"
+    "**For a bill** (`bill_id`, §11): `amount` defaults to what remains and `reference` to the bill's number; the "
+    "amount must fit the bill's `amount_rule` (`422 amount_not_allowed`); a paid or void bill answers "
+    "`409 bill_not_payable`; an unknown bill `404 not_found`. The funds go to that bill up to what remains, the "
+    "rest to the customer's balance.\n\n"
+    "**At the counter** (`method: counter`, §13): with `counter: {instrument: cash | card_pos, location, "
+    "cashier}` and `confirm: true` the payment is `succeeded` at once, `channel: counter`, posted against the "
+    "merchant's counter account; its refunds are paid out at the counter and succeed at once.",
 )
 async def create_payment(
     params: PaymentCreate,
