@@ -13,8 +13,8 @@ from tests.processes import clean_env, free_port, gateway_process
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def walkthrough_script() -> str:
-    section = README.read_text().split("## Walk-through", 1)[1].split("\n## ", 1)[0]
+def walkthrough_script(heading: str = "## Walk-through") -> str:
+    section = README.read_text().split(heading, 1)[1].split("\n## ", 1)[0]
     return "\n".join(re.findall(r"```bash\n(.*?)```", section, re.S))
 
 
@@ -71,3 +71,34 @@ def _json_lines(out: str) -> list[str]:
         else:
             i = out.find("\n", i) + 1 or len(out)
     return docs
+
+
+def test_readme_bills_walkthrough_works_verbatim(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
+    script = walkthrough_script("## Bills walk-through").replace(
+        "GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}"
+    )
+    env = clean_env()
+    with gateway_process(["serve"], tmp_path, env, port):
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stderr + result.stdout
+    lines = result.stdout.splitlines()
+    code, payload = lines[0].split(" ", 1)
+    assert code.startswith("KH") and payload.startswith("000201010211"), lines[0]
+    assert (tmp_path / "customer-qr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    imported = json.loads(lines[1])
+    assert (imported["object"], imported["created"], imported["errors"]) == ("bill_import", 2, [])
+    assert lines[2] == "[('HD-2026-11-000123', 'paid')]"
+    assert lines[3] == "15000"
+    assert lines[4] == "00000001 Ba trăm nghìn đồng"
+    assert (tmp_path / "receipt.pdf").read_bytes()[:5] == b"%PDF-"
+    assert lines[5] == "Nguyễn V** An"

@@ -111,12 +111,23 @@ async def _prepare_development(settings: Settings) -> tuple[str, str]:
 
 
 @app.command("demo-key")
-def demo_key() -> None:
-    """Print the demo merchant's test key (development profile)."""
+def demo_key(
+    admin: Annotated[bool, typer.Option("--admin", help="Print the admin token instead")] = False,
+) -> None:
+    """Print the demo merchant's test key, or with --admin the admin token (development profile)."""
+    from gateway.app import build_runtime
     from gateway.crypto import SecretBox
     from gateway.merchants.service import demo_key_secret
 
-    typer.echo(demo_key_secret(SecretBox(Settings().master_secret)))
+    settings = Settings()
+    if not admin:
+        typer.echo(demo_key_secret(SecretBox(settings.master_secret)))
+        return
+    build_runtime(settings)  # derives the development admin token when none is set
+    if settings.admin_token is None:
+        typer.echo("no admin token: set GATEWAY_ADMIN_TOKEN", err=True)
+        raise typer.Exit(1)
+    typer.echo(settings.admin_token.get_secret_value())
 
 
 @app.command()
