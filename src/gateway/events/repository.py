@@ -20,6 +20,12 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(_INSERT_EVENT, values)
 
 
+async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Many events in one statement execution (a multi-row INSERT / executemany), not one round trip each."""
+    if rows:
+        await session.execute(_INSERT_EVENT, rows)
+
+
 async def bodies_page(
     session: AsyncSession, scope: MerchantScope, type: EventType | None, limit: int, starting_after: str | None
 ) -> tuple[list[str], bool]:
