@@ -20,6 +20,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -34,7 +35,8 @@ from gateway.bills.models import Bill
 from gateway.bills.schemas import BillImportRow, CustomerByCode
 from gateway.bills.service import bill_object
 from gateway.customers import repository as customers
-from gateway.customers.service import new_payment_code
+from gateway.customers.service import new_payment_code, transfer_codes
+from gateway.db import plan_bulk_statements_each_time
 from gateway.domain import AmountRule, BillStatus, EventType
 from gateway.errors import MalformedCsv, MalformedJson, TooManyRows, UnsupportedMediaType, ValidationFailed
 from gateway.events.service import record_events
@@ -57,6 +59,7 @@ CSV_COLUMNS = (
     "customer",
 )
 REQUIRED_CSV_COLUMNS = ("number", "amount")
+EVENT_SLICE = 2_000
 _INTEGER = re.compile(r"-?[0-9]{1,19}")
 
 
@@ -274,6 +277,7 @@ async def import_bills(session: AsyncSession, rt: Runtime, scope: MerchantScope,
     """Store the valid rows; the bill_import document (created, unchanged, errors)."""
     errors: list[RowError] = []
     valid = _validated(rows_in, errors)
+    await plan_bulk_statements_each_time(session)
     codes = {customers.code_key(code) for _, row in valid if (code := _code_of(row)) is not None}
     ids = {row.customer for _, row in valid if isinstance(row.customer, str)}
     known_codes = await customers.ids_by_code_keys(session, scope, codes)
@@ -302,14 +306,16 @@ async def import_bills(session: AsyncSession, rt: Runtime, scope: MerchantScope,
                 errors.append(_conflict(n, values["number"]))
 
     if created:
-        await record_events(
-            session,
-            rt,
-            merchant_id=scope.merchant_id,
-            livemode=scope.livemode,
-            type=EventType.bill_created,
-            objects=[bill_object(cast(Bill, _view(values)), [], []) for values in created],
-        )
+        # In slices: 10,000 documents and their serialized bodies at once would be most of the request's memory.
+        for start in range(0, len(created), EVENT_SLICE):
+            await record_events(
+                session,
+                rt,
+                merchant_id=scope.merchant_id,
+                livemode=scope.livemode,
+                type=EventType.bill_created,
+                objects=[bill_object(cast(Bill, _view(v)), [], []) for v in created[start : start + EVENT_SLICE]],
+            )
         await _apply_balances(session, rt, created, set(plan.new_customers[k]["id"] for k in inserted_keys))
     errors.sort(key=lambda e: e.row)
     log.info(
@@ -348,7 +354,7 @@ def _plan(
     errors: list[RowError],
 ) -> _Plan:
     """Each valid row, in order: its customer (known, created by an earlier row, or to create), then its number
-    (stored already, earlier in this file, or new)."""
+    (stored already, earlier in this file, or new). A customer is created only for a bill that is."""
     plan = _Plan()
     now = rt.clock.now()
     in_file: dict[str, dict[str, Any]] = {}  # number → the earlier row's bill values
@@ -374,9 +380,9 @@ def _plan(
                 )
                 continue
             else:
-                to_create = _customer_row(rt, scope, code, row.customer_name, now)
+                to_create = _customer_row(scope, code, row.customer_name, now)
                 customer_id = to_create["id"]
-        values = _bill_row(rt, scope, row, customer_id, now)
+        values = _bill_row(scope, row, customer_id, now)
         earlier = stored.get(row.number)
         if earlier is None and row.number in in_file:
             earlier = _content(in_file[row.number])
@@ -390,13 +396,30 @@ def _plan(
             plan.new_customers[customers.code_key(code or "")] = to_create
         in_file[row.number] = values
         plan.new_bills.append((n, values))
+    _assign_ids(rt, plan)
     return plan
 
 
-def _customer_row(rt: Runtime, scope: MerchantScope, code: str, name: str, now: datetime) -> dict[str, Any]:
-    customer_id = rt.ids.new("cus")
+def _assign_ids(rt: Runtime, plan: _Plan) -> None:
+    """The planned rows' ids, made in bulk (ids.new_many) once the plan is known: until then a new customer's id
+    is a placeholder its bills share."""
+    real = {}
+    # new_payment_code looks its provider up on each call (a Protocol isinstance check: 50 µs): once here.
+    codes = transfer_codes(rt)
+    payment_code = codes.customer_payment_code if codes is not None else partial(new_payment_code, rt)
+    for values, customer_id in zip(
+        plan.new_customers.values(), rt.ids.new_many("cus", len(plan.new_customers)), strict=True
+    ):
+        real[values["id"]] = values["id"] = customer_id
+        values["payment_code"] = payment_code(customer_id)
+    for (_, values), bill_id in zip(plan.new_bills, rt.ids.new_many("bill", len(plan.new_bills)), strict=True):
+        values["id"] = bill_id
+        values["customer_id"] = real.get(values["customer_id"], values["customer_id"])
+
+
+def _customer_row(scope: MerchantScope, code: str, name: str, now: datetime) -> dict[str, Any]:
     return {
-        "id": customer_id,
+        "id": f"new:{customers.code_key(code)}",  # a placeholder (_assign_ids): no real id has a colon
         "merchant_id": scope.merchant_id,
         "livemode": scope.livemode,
         "code": code,
@@ -407,7 +430,7 @@ def _customer_row(rt: Runtime, scope: MerchantScope, code: str, name: str, now: 
         "address": None,
         "org_unit": None,
         "metadata": {},
-        "payment_code": new_payment_code(rt, customer_id),
+        "payment_code": None,
         "balance": 0,
         "currency": "VND",
         "created_at": now,
@@ -415,9 +438,9 @@ def _customer_row(rt: Runtime, scope: MerchantScope, code: str, name: str, now: 
     }
 
 
-def _bill_row(rt: Runtime, scope: MerchantScope, row: BillImportRow, customer_id: str, now: datetime) -> dict[str, Any]:
+def _bill_row(scope: MerchantScope, row: BillImportRow, customer_id: str, now: datetime) -> dict[str, Any]:
     return {
-        "id": rt.ids.new("bill"),
+        "id": None,  # _assign_ids
         "merchant_id": scope.merchant_id,
         "livemode": scope.livemode,
         "customer_id": customer_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.bills.models import Allocation, Bill
-from gateway.db import dialect_insert, dialect_name
+from gateway.db import insert_many, is_in, value_chunks
 from gateway.domain import BillStatus
 
 PAYABLE = (BillStatus.open, BillStatus.partially_paid)
@@ -93,7 +93,6 @@ async def bills_by_ids(session: AsyncSession, bill_ids: Sequence[str]) -> list[B
 
 # --- bulk (POST /v1/bills/import): plain rows in chunks, never one statement or one ORM object per bill --------
 
-CHUNK = 1000  # values per IN list (SQLite limits a statement's variables)
 _BILLS = cast(Table, Bill.__table__)
 # What makes two bills with one number "the same bill" to an import (status and money are not content).
 CONTENT_COLUMNS = (
@@ -109,36 +108,24 @@ CONTENT_COLUMNS = (
 )
 
 
-def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
-    items = sorted(set(values))
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
-
-
 async def contents_by_number(
     session: AsyncSession, scope: MerchantScope, numbers: Iterable[str]
 ) -> dict[str, tuple[Any, ...]]:
     """number → the bill's content (CONTENT_COLUMNS, in order) for the merchant's bills with those numbers."""
     columns = [_BILLS.c[name] for name in CONTENT_COLUMNS]
     found: dict[str, tuple[Any, ...]] = {}
-    for chunk in _chunks(numbers):
+    for chunk in value_chunks(session, numbers):
         stmt = select(_BILLS.c.number, *columns).where(
             _BILLS.c.merchant_id == scope.merchant_id,
             _BILLS.c.livemode == scope.livemode,
-            _BILLS.c.number.in_(chunk),
+            is_in(session, _BILLS.c.number, chunk),
         )
         found.update({row[0]: tuple(row[1:]) for row in (await session.execute(stmt)).all()})
     return found
 
 
 async def insert_many_ignoring_taken(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """INSERT … ON CONFLICT (merchant, mode, number) DO NOTHING for many bills (rows keyed by column name), sent as
-    multi-row INSERTs; the numbers actually inserted — one a concurrent import took meanwhile is left out."""
-    if not rows:
-        return set()
-    statement = (
-        dialect_insert(dialect_name(session))(_BILLS)
-        .on_conflict_do_nothing(index_elements=["merchant_id", "livemode", "number"])
-        .returning(_BILLS.c.number)
-    )
-    return set((await session.execute(statement, rows)).scalars())
+    """INSERT … ON CONFLICT (merchant, mode, number) DO NOTHING for many bills (rows keyed by column name) in one
+    statement; the numbers actually inserted — one a concurrent import took meanwhile is left out."""
+    conflict = ["merchant_id", "livemode", "number"]
+    return set(await insert_many(session, Bill, rows, conflict_columns=conflict, returning="number"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.customers.models import Customer
-from gateway.db import dialect_insert, dialect_name
+from gateway.db import insert_many, is_in, value_chunks
 
 
 def code_key(code: str) -> str:
@@ -74,24 +74,17 @@ async def by_payment_codes(
 
 # --- bulk (POST /v1/bills/import): plain rows in chunks, never one statement or one ORM object per customer ---
 
-CHUNK = 1000  # values per IN list (SQLite limits a statement's variables)
 _CUSTOMERS = cast(Table, Customer.__table__)
-
-
-def _chunks(values: Sequence[str]) -> Iterator[list[str]]:
-    items = list(values)
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
 
 
 async def ids_by_code_keys(session: AsyncSession, scope: MerchantScope, keys: Iterable[str]) -> dict[str, str]:
     """code_key → id of the merchant's customers with those codes."""
     found: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(keys))):
+    for chunk in value_chunks(session, keys):
         stmt = select(_CUSTOMERS.c.code_key, _CUSTOMERS.c.id).where(
             _CUSTOMERS.c.merchant_id == scope.merchant_id,
             _CUSTOMERS.c.livemode == scope.livemode,
-            _CUSTOMERS.c.code_key.in_(chunk),
+            is_in(session, _CUSTOMERS.c.code_key, chunk),
         )
         found.update({key: customer_id for key, customer_id in (await session.execute(stmt)).all()})
     return found
@@ -100,11 +93,11 @@ async def ids_by_code_keys(session: AsyncSession, scope: MerchantScope, keys: It
 async def existing_ids(session: AsyncSession, scope: MerchantScope, ids: Iterable[str]) -> set[str]:
     """Which of these ids are the merchant's customers (in this mode)."""
     found: set[str] = set()
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in value_chunks(session, ids):
         stmt = select(_CUSTOMERS.c.id).where(
             _CUSTOMERS.c.merchant_id == scope.merchant_id,
             _CUSTOMERS.c.livemode == scope.livemode,
-            _CUSTOMERS.c.id.in_(chunk),
+            is_in(session, _CUSTOMERS.c.id, chunk),
         )
         found.update((await session.execute(stmt)).scalars())
     return found
@@ -113,20 +106,14 @@ async def existing_ids(session: AsyncSession, scope: MerchantScope, ids: Iterabl
 async def insert_many_ignoring_taken(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """INSERT … ON CONFLICT (merchant, mode, code_key) DO NOTHING for many customers (rows keyed by column name);
     the code_keys actually inserted — a code another transaction took meanwhile is left to the caller."""
-    if not rows:
-        return set()
-    statement = (
-        dialect_insert(dialect_name(session))(_CUSTOMERS)
-        .on_conflict_do_nothing(index_elements=["merchant_id", "livemode", "code_key"])
-        .returning(_CUSTOMERS.c.code_key)
-    )
-    return set((await session.execute(statement, rows)).scalars())
+    conflict = ["merchant_id", "livemode", "code_key"]
+    return set(await insert_many(session, Customer, rows, conflict_columns=conflict, returning="code_key"))
 
 
 async def with_positive_balance(session: AsyncSession, ids: Iterable[str]) -> list[str]:
     """Which of these customers hold a balance now (read again: a payment may have credited one meanwhile)."""
     found: list[str] = []
-    for chunk in _chunks(sorted(set(ids))):
-        stmt = select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id.in_(chunk), _CUSTOMERS.c.balance > 0)
+    for chunk in value_chunks(session, ids):
+        stmt = select(_CUSTOMERS.c.id).where(is_in(session, _CUSTOMERS.c.id, chunk), _CUSTOMERS.c.balance > 0)
         found.extend((await session.execute(stmt)).scalars())
     return found

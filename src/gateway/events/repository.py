@@ -8,6 +8,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
+from gateway.db import insert_many
 from gateway.domain import EventType
 from gateway.events.models import Event
 from gateway.pagination import keyset_page
@@ -21,9 +22,8 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Many events in one statement execution (a multi-row INSERT / executemany), not one round trip each."""
-    if rows:
-        await session.execute(_INSERT_EVENT, rows)
+    """Many events in one statement, not one round trip each."""
+    await insert_many(session, Event, rows)
 
 
 async def bodies_page(

@@ -73,10 +73,8 @@ async def record_events(
     now = rt.clock.now()
     created_at = isoformat(now)
     rows: list[dict[str, Any]] = []
-    ids: list[str] = []
-    for obj in objects:
-        event_id = rt.ids.new("evt")
-        ids.append(event_id)
+    ids = rt.ids.new_many("evt", len(objects))
+    for event_id, obj in zip(ids, objects, strict=True):
         document = {
             "id": event_id,
             "object": "event",

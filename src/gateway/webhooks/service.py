@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
+from gateway.db import insert_many
 from gateway.domain import WebhookEndpointStatus
 from gateway.errors import NotFound, UrlNotAllowedError
 from gateway.events.models import Event, EventBatch
@@ -229,7 +230,7 @@ async def enqueue_batch_deliveries(session: AsyncSession, rt: Runtime, batch: Ev
         for event_id in batch.event_ids
         for endpoint_id in targets
     ]
-    await session.execute(_INSERT_DELIVERIES, rows)
+    await insert_many(session, WebhookDelivery, rows)
     return len(rows)
 
 
