@@ -39,6 +39,7 @@ PAGE_RATIO = 1.5
 S4_LIFECYCLES = 300.0
 S4_P99_MS = 1000.0
 S5_DELIVERIES = 1000.0
+S6_BILLS = 10_000.0
 RSS_LIMIT_MB = 200.0
 
 
@@ -99,6 +100,11 @@ def evaluate(rows: list[Row]) -> None:
         elif row.key == "S5":
             row.target = f"≥{S5_DELIVERIES:g} deliveries/s"
             row.verdict = _verdict((row.throughput or 0) >= S5_DELIVERIES)
+        elif row.key == "S6":
+            row.target = f"≥{S6_BILLS:,.0f} bills/s, RSS ≤{RSS_LIMIT_MB:g} MB, 0 errors"
+            row.verdict = _verdict(
+                (row.throughput or 0) >= S6_BILLS and (row.rss_mb or 0) <= RSS_LIMIT_MB and row.errors == 0
+            )
     servers = [r for r in rows if r.rss_of == "server" and r.rss_mb is not None]
     if servers:
         worst = max(servers, key=lambda r: r.rss_mb or 0)

@@ -19,6 +19,8 @@ issue's targets as PASS/FAIL) and writes it to bench/.results/latest.md with the
   S4  lifecycles: create+confirm → test-helper pay (the sandbox bank's signed notification → ledger) → webhook
       delivered by `gateway worker` to an HTTPS receiver process; lifecycles/s and notification→webhook latency
   S5  drain 100,000 due webhook deliveries with one `gateway worker`: deliveries/s until the backlog is empty
+  S6  bulk bill import: 100,000 bills for 100,000 new customers (created from customer_name) in 10 CSV requests of
+      10,000 to POST /v1/bills/import, one after the other; bills/s and the server's peak RSS
 
 The exit status is 0 when every scenario ran (whatever the verdicts; --strict makes a FAIL exit 1), 1 when one
 could not run (its row says ERROR).
@@ -87,7 +89,7 @@ from tlscert import TlsFiles, make_tls_files
 
 BENCH_DIR = REPO / "bench"
 RESULTS_DIR = BENCH_DIR / ".results"
-SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5")
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5", "S6")
 PAYMENT_BODY = '{"amount":150000,"method":"vietqr","reference":"HIS-2026-000123","confirm":true}'
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -107,6 +109,8 @@ class Config:
     payments: int
     deliveries: int
     drain_timeout: float
+    import_bills: int  # S6: bills imported in all
+    import_batch: int  # S6: bills per request
     replay_keys: int
     connections: int
     generator: Literal["wrk", "httpx"]
@@ -126,6 +130,8 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--payments", type=int, help="payments seeded for S3 (default 1,000,000; smoke 2,000)")
     parser.add_argument("--deliveries", type=int, help="deliveries seeded for S5 (default 100,000; smoke 500)")
     parser.add_argument("--drain-timeout", type=float, help="S5's bound in seconds (default 600; smoke 30)")
+    parser.add_argument("--import-bills", type=int, help="bills S6 imports (default 100,000; smoke 1,000)")
+    parser.add_argument("--import-batch", type=int, help="bills per S6 request (default 10,000; smoke 500)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument(
@@ -154,6 +160,8 @@ def parse_args(argv: list[str]) -> Config:
         payments=args.payments or (2_000 if smoke else 1_000_000),
         deliveries=args.deliveries or (500 if smoke else 100_000),
         drain_timeout=args.drain_timeout or (30.0 if smoke else 600.0),
+        import_bills=args.import_bills or (1_000 if smoke else 100_000),
+        import_batch=args.import_batch or (500 if smoke else 10_000),
         replay_keys=100 if smoke else 1_000,
         connections=args.connections,
         generator=choose_generator(generator),
@@ -773,6 +781,94 @@ def _fifth_rates(progress: list[tuple[float, int]], total: int) -> str:
     return " → ".join(parts) if parts else "n/a"
 
 
+def _bill_csv(start: int, count: int) -> bytes:
+    """`count` bills of a water company's month, each for a customer of its own, created from customer_name."""
+    lines = ["number,amount,currency,description,period,due_date,amount_rule,customer_code,customer_name"]
+    for i in range(start, start + count):
+        lines.append(
+            f'HD-2026-11-{i:07d},{120_000 + (i * 37) % 400_000},VND,"Tiền nước tháng 11/2026, kỳ {i % 4 + 1}",'
+            f"2026-11,2026-11-30,partial,KH{i:010d},Nguyễn Văn Khách {i}"
+        )
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def s6_import(bench: Bench) -> list[Row]:
+    cfg = bench.cfg
+    batches = [
+        (start, min(cfg.import_batch, cfg.import_bills - start))
+        for start in range(0, cfg.import_bills, cfg.import_batch)
+    ]
+    bodies = [_bill_csv(start, count) for start, count in batches]  # built before the clock starts
+    headers = {**bench.auth, "Content-Type": "text/csv"}
+    prefix = f"s6-{secrets.token_hex(4)}-"
+    with bench.processes() as procs:
+        server, url = bench.start_server(procs, "S6")
+        with httpx.Client(base_url=url, timeout=600) as client:
+            # One request first (another merchant's numbers would collide: a distinct range), so the clock below
+            # starts with a warm server; it is not counted.
+            warm = client.post(
+                "/v1/bills/import",
+                content=_bill_csv(10**8, 10),
+                headers={**headers, "Idempotency-Key": f"{prefix}warm"},
+            )
+            if warm.status_code != 200 or warm.json()["created"] != 10:
+                raise RuntimeError(f"the warm-up import answered {warm.status_code}: {warm.text[:500]}")
+            window = bench.cpu_window({"server": server.pid})
+            profiler = bench.profiler("S6", {"server": server.pid}, max(5.0, cfg.import_bills / 20_000))
+            latencies: list[float] = []
+            created = unchanged = failed_rows = errors = 0
+            window.start()
+            started = time.monotonic()
+            for n, body in enumerate(bodies):
+                sent = time.monotonic()
+                response = client.post(
+                    "/v1/bills/import", content=body, headers={**headers, "Idempotency-Key": f"{prefix}{n}"}
+                )
+                latencies.append(time.monotonic() - sent)
+                if response.status_code != 200:
+                    errors += 1
+                    continue
+                result = response.json()
+                created += result["created"]
+                unchanged += result["unchanged"]
+                failed_rows += len(result["errors"])
+            elapsed = time.monotonic() - started
+            cpu = window.stop()
+            if profiler is not None:
+                bench.profile_sections.append(profiler.finish(created, "bill"))
+        server_rss = peak_rss_mb(server.pid)
+    stored = asyncio.run(
+        _fetch(
+            bench.dsn,
+            "SELECT (SELECT count(*) FROM bills) AS bills, (SELECT count(*) FROM customers) AS customers,"
+            " (SELECT count(*) FROM events WHERE type = 'bill.created') AS events",
+        )
+    )[0]
+    latencies.sort()
+    row = Row(
+        "S6",
+        f"import {cfg.import_bills:,} bills (+ as many new customers), CSV, {cfg.import_batch:,} per request",
+        "bills/s",
+        throughput=created / elapsed if elapsed > 0 else 0.0,
+        p50=percentile(latencies, 50) * 1000,
+        p95=percentile(latencies, 95) * 1000,
+        p99=percentile(latencies, 99) * 1000,
+        errors=errors + failed_rows + (cfg.import_bills - created),
+        rss_mb=server_rss,
+        rss_of="server",
+    )
+    row.notes += [
+        f"{created:,} bills created ({unchanged:,} unchanged, {failed_rows:,} rows refused) by {len(bodies)} requests "
+        f"of {sum(len(b) for b in bodies) / len(bodies) / 1e6:.1f} MB in {elapsed:.1f} s, one after the other",
+        f"stored: {stored['bills']:,} bills, {stored['customers']:,} customers, {stored['events']:,} bill.created "
+        "events (the warm-up's 10 included)",
+        "latency columns: one import request (10,000 rows unless smoke)",
+        cpu_note(cpu),
+        *window_warnings(cpu),
+    ]
+    return [row]
+
+
 RUNNERS: dict[str, Callable[[Bench], list[Row]]] = {
     "S0": s0_ceiling,
     "S1": s1_create,
@@ -780,6 +876,7 @@ RUNNERS: dict[str, Callable[[Bench], list[Row]]] = {
     "S3": s3_read,
     "S4": s4_lifecycle,
     "S5": s5_drain,
+    "S6": s6_import,
 }
 TITLES = {
     "S0": "ceiling",
@@ -788,6 +885,7 @@ TITLES = {
     "S3": "reads on 1,000,000 payments",
     "S4": "lifecycle",
     "S5": "webhook drain",
+    "S6": "bulk bill import",
 }
 
 

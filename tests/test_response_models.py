@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from gateway.bills.schemas import BillImportResult
 from gateway.domain import EventType
 from gateway.events.api import EventObject
 from gateway.ledger.api import BalanceObject, LedgerTransactionObject
@@ -162,6 +163,18 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
     )
     check(await client.get("/v1/refunds", headers=merchant.headers), "GET", "/v1/refunds", ListEnvelope[RefundObject])
 
+    bills = [
+        {"number": "HD-1", "amount": 150000, "customer_code": "PA01", "customer_name": "Nguyễn Văn An"},
+        {"number": "HD-2", "amount": 0, "customer_code": "PA01"},
+    ]
+    imported = check(
+        await client.post("/v1/bills/import", json={"bills": bills}, headers=merchant.idem()),
+        "POST",
+        "/v1/bills/import",
+        BillImportResult,
+    )
+    assert (imported["created"], len(imported["errors"])) == (1, 1)
+
     check(
         await client.get("/v1/ledger/transactions", headers=merchant.headers),
         "GET",
@@ -176,7 +189,7 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "/v1/events",
         ListEnvelope[EventObject],
     )["data"]
-    assert {e["type"] for e in events} >= {"payment.succeeded", "payment.canceled", "refund.created"}
+    assert {e["type"] for e in events} >= {"payment.succeeded", "payment.canceled", "refund.created", "bill.created"}
     for event in events:  # what a receiver gets, against the document's `webhooks`
         assert_is_model(event_model(EventType(event["type"])), event)
     check(

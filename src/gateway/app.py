@@ -13,6 +13,8 @@ from pydantic import SecretStr
 
 from gateway import __version__
 from gateway.adapters.registry import installed_registry
+from gateway.bills.api import router as bills_router
+from gateway.bills.schemas import BillImport
 from gateway.clock import Clock, IdGenerator, SystemClock
 from gateway.crypto import SecretBox
 from gateway.db import Database, create_engine
@@ -35,7 +37,7 @@ from gateway.settings import Settings
 from gateway.webhooks.api import router as webhooks_router
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.openapi import document_webhooks
-from gateway.webhooks.service import enqueue_deliveries
+from gateway.webhooks.service import enqueue_batch_deliveries, enqueue_deliveries
 from gateway.workers import run_periodically
 
 DESCRIPTION = """
@@ -75,6 +77,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             timeout=timeout, headers={"user-agent": f"public-payments-gateway/{__version__}"}
         ),
         event_subscribers=[enqueue_deliveries],  # each event is queued for the endpoints subscribed to it
+        event_batch_subscribers=[enqueue_batch_deliveries],  # the same for events recorded in bulk (imports)
     )
 
 
@@ -138,10 +141,11 @@ def create_app(
         notifications_router,
         test_helpers_router,
         ops_router,
+        bills_router,
     ):
         app.include_router(router)
     document_webhooks(app, settings)
-    install_openapi(app)
+    install_openapi(app, request_models=[BillImport])
     if settings.sandbox:
         _attach_sandbox(app, rt)
     app.add_middleware(RequestContextMiddleware, metrics=rt.metrics, access_log=settings.access_log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -38,6 +40,20 @@ class IdGenerator:
 
     def new(self, prefix: str) -> str:
         return f"{prefix}_{ULID.from_datetime(self._clock.now())}"
+
+    def new_many(self, prefix: str, count: int) -> list[str]:
+        """`count` ids at once (a bulk import): one timestamp, and the 80 random bits of each sorted, so the ids
+        sort in the order they are handed out — at a fraction of `new`'s cost per id."""
+        if count <= 0:
+            return []
+        stamp = str(ULID.from_datetime(self._clock.now()))[:10]  # a ULID's 48-bit time: its first 10 characters
+        encoded = base64.b32encode(os.urandom(10 * count)).translate(_TO_CROCKFORD).decode()
+        randomness = sorted(encoded[i : i + 16] for i in range(0, 16 * count, 16))  # 10 bytes: 16 characters
+        return [f"{prefix}_{stamp}{r}" for r in randomness]
+
+
+# RFC 4648 base32 → ULID's Crockford alphabet, digit for digit (so the order of values is kept).
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 
 def isoformat(value: datetime) -> str:

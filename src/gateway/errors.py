@@ -169,6 +169,20 @@ class TooManyRows(GatewayError):
     status, code, title = 422, "too_many_rows", "Too many rows"
 
 
+class UnsupportedMediaType(GatewayError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class MalformedJson(GatewayError):
+    """A body the route parses itself (not through FastAPI) that is not JSON: the same answer as MALFORMED_JSON."""
+
+    status, code, title = 400, "malformed_json", "Malformed JSON"
+
+
+class MalformedCsv(GatewayError):
+    status, code, title = 400, "malformed_csv", "Malformed CSV"
+
+
 def problem_response(
     status: int,
     code: str,

@@ -22,10 +22,13 @@ from gateway.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from gateway.events.models import Event
+    from gateway.events.models import Event, EventBatch
 
 # Called with each event in the transaction that records it (webhooks subscribe at start-up: app.build_runtime).
 EventSubscriber = Callable[["AsyncSession", "Runtime", "Event"], Awaitable[object]]
+# The same for a batch of events recorded together (events.service.record_events): a subscriber registers in
+# both lists, its batch form doing for all the batch's events what its single form does for one.
+EventBatchSubscriber = Callable[["AsyncSession", "Runtime", "EventBatch"], Awaitable[object]]
 
 
 class ApiKeyCache:
@@ -73,6 +76,7 @@ class Runtime:
     routing_cache: dict[tuple[str, bool], tuple[datetime, dict[str, Any], set[str]]] = field(default_factory=dict)
     failing_providers: set[tuple[str, bool]] = field(default_factory=set)
     event_subscribers: list[EventSubscriber] = field(default_factory=list)
+    event_batch_subscribers: list[EventBatchSubscriber] = field(default_factory=list)
 
     @property
     def notification_base_url(self) -> str:

@@ -73,7 +73,7 @@ async def test_idempotency_key_is_declared_on_every_post(document: dict[str, Any
         if header["required"]:
             required.add(path)
             assert "idempotency_key_missing" in _codes(op, "400")
-    assert required == {"/v1/payments", "/v1/refunds"}
+    assert required == {"/v1/payments", "/v1/refunds", "/v1/bills/import"}
 
 
 async def test_parameter_formats(document: dict[str, Any]) -> None:

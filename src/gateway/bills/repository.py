@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.bills.models import Allocation, Bill
+from gateway.db import insert_many, is_in, value_chunks
 from gateway.domain import BillStatus
 
 PAYABLE = (BillStatus.open, BillStatus.partially_paid)
@@ -155,3 +157,43 @@ async def allocation_mismatches(session: AsyncSession) -> list[tuple[str, str, i
         mode = "live" if livemode else "test"
         found.append(("customer_credit account vs balances", f"{merchant_id}/{mode}", int(credit), int(balances)))
     return found
+
+
+# --- bulk (POST /v1/bills/import): plain rows in chunks, never one statement or one ORM object per bill --------
+
+_BILLS = cast(Table, Bill.__table__)
+# What makes two bills with one number "the same bill" to an import (status and money are not content).
+CONTENT_COLUMNS = (
+    "customer_id",
+    "amount",
+    "currency",
+    "description",
+    "period",
+    "due_date",
+    "lines",
+    "amount_rule",
+    "metadata",
+)
+
+
+async def contents_by_number(
+    session: AsyncSession, scope: MerchantScope, numbers: Iterable[str]
+) -> dict[str, tuple[Any, ...]]:
+    """number → the bill's content (CONTENT_COLUMNS, in order) for the merchant's bills with those numbers."""
+    columns = [_BILLS.c[name] for name in CONTENT_COLUMNS]
+    found: dict[str, tuple[Any, ...]] = {}
+    for chunk in value_chunks(session, numbers):
+        stmt = select(_BILLS.c.number, *columns).where(
+            _BILLS.c.merchant_id == scope.merchant_id,
+            _BILLS.c.livemode == scope.livemode,
+            is_in(session, _BILLS.c.number, chunk),
+        )
+        found.update({row[0]: tuple(row[1:]) for row in (await session.execute(stmt)).all()})
+    return found
+
+
+async def insert_many_ignoring_taken(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """INSERT … ON CONFLICT (merchant, mode, number) DO NOTHING for many bills (rows keyed by column name) in one
+    statement; the numbers actually inserted — one a concurrent import took meanwhile is left out."""
+    conflict = ["merchant_id", "livemode", "number"]
+    return set(await insert_many(session, Bill, rows, conflict_columns=conflict, returning="number"))

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from typing import Literal
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, StrictInt, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from gateway.domain import AmountRule, BillStatus
+from gateway.domain import MAX_AMOUNT, AmountRule, BillStatus
+from gateway.payments.schemas import check_currency
+from gateway.schemas import Metadata, StrictModel
 
 
 class BillLineObject(BaseModel):
@@ -40,3 +45,91 @@ class BillObject(BaseModel):
     receipts: list[str] = Field(description="Ids of the receipts of the payments that paid this bill")
     created_at: str
     updated_at: str
+
+
+# --- POST /v1/bills/import ----------------------------------------------------------------------------------------
+
+
+def _iso_date(value: Any) -> Any:
+    # pydantic would also take a unix timestamp (`0`) or a datetime; a due date is written YYYY-MM-DD.
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+CUSTOMER_CODE_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+CustomerCode = Annotated[str, Field(pattern=CUSTOMER_CODE_PATTERN, description="1-32 of A-Z a-z 0-9 . _ -")]
+
+
+class CustomerByCode(StrictModel):
+    code: CustomerCode
+
+
+class BillImportLine(StrictModel):
+    description: str = Field(min_length=1, max_length=255)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT)
+
+
+class BillImportRow(StrictModel):
+    """One bill of an import: the fields of `POST /v1/bills`, its customer named by id, by `{"code"}`, or by
+    `customer_code` (created with `customer_name` when no customer has that code)."""
+
+    number: str = Field(min_length=1, max_length=64, description="Unique per merchant and mode")
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="In the currency's minor unit (VND: whole đồng)")
+    currency: str = Field(default="VND", description="ISO 4217")
+    customer: str | CustomerByCode | None = Field(
+        default=None, description='A customer id, or {"code"} of an existing customer'
+    )
+    customer_code: CustomerCode | None = None
+    customer_name: str | None = Field(
+        default=None, min_length=1, max_length=120, description="Creates the customer when no customer has the code"
+    )
+    description: str | None = Field(default=None, max_length=255)
+    period: str | None = Field(default=None, min_length=1, max_length=32, description="e.g. 2026-11")
+    due_date: IsoDate | None = None
+    lines: list[BillImportLine] | None = Field(default=None, max_length=100)
+    amount_rule: AmountRule = AmountRule.partial
+    metadata: Metadata = Field(default_factory=dict)
+
+    _currency = field_validator("currency")(check_currency)
+
+    @field_validator("customer")
+    @classmethod
+    def _customer_id(cls, value: str | CustomerByCode | None) -> str | CustomerByCode | None:
+        if isinstance(value, str) and not 1 <= len(value) <= 40:
+            raise ValueError('must be a customer id (cus_...) or {"code": ...}')
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BillImportRow:
+        if self.customer is None and self.customer_code is None:
+            raise PydanticCustomError("missing_customer", "customer or customer_code is required")
+        if self.customer is not None and self.customer_code is not None:
+            raise PydanticCustomError("two_customers", "give customer or customer_code, not both")
+        if self.customer_name is not None and isinstance(self.customer, str):
+            raise PydanticCustomError("name_without_code", "customer_name goes with a customer code, not an id")
+        if self.lines is not None and sum(line.amount for line in self.lines) != self.amount:
+            raise PydanticCustomError("lines_sum", "the amounts of lines must add up to amount")
+        return self
+
+
+class BillImport(StrictModel):
+    """The JSON form of an import (the other is `text/csv`). Only documented: the route reads the envelope itself,
+    so that each row is judged on its own (an invalid row is reported, not a 422 for the whole request)."""
+
+    bills: list[BillImportRow] = Field(description="Up to 10,000 rows")
+
+
+class BillImportError(BaseModel):
+    row: int = Field(ge=1, description="The row's position: 1 is the first bill (a CSV header is not a row)")
+    code: str = Field(description="validation_error, customer_not_found or bill_number_conflict")
+    detail: str
+
+
+class BillImportResult(BaseModel):
+    object: Literal["bill_import"] = "bill_import"
+    created: int = Field(ge=0, description="Bills stored by this request")
+    unchanged: int = Field(ge=0, description="Rows whose bill number exists with the same content")
+    errors: list[BillImportError] = Field(description="Rows not stored, in row order")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.customers.models import Customer
+from gateway.db import insert_many, is_in, value_chunks
 
 
 def code_key(code: str) -> str:
@@ -68,3 +70,50 @@ async def by_payment_codes(
         if code in found:
             return found[code]
     return None
+
+
+# --- bulk (POST /v1/bills/import): plain rows in chunks, never one statement or one ORM object per customer ---
+
+_CUSTOMERS = cast(Table, Customer.__table__)
+
+
+async def ids_by_code_keys(session: AsyncSession, scope: MerchantScope, keys: Iterable[str]) -> dict[str, str]:
+    """code_key → id of the merchant's customers with those codes."""
+    found: dict[str, str] = {}
+    for chunk in value_chunks(session, keys):
+        stmt = select(_CUSTOMERS.c.code_key, _CUSTOMERS.c.id).where(
+            _CUSTOMERS.c.merchant_id == scope.merchant_id,
+            _CUSTOMERS.c.livemode == scope.livemode,
+            is_in(session, _CUSTOMERS.c.code_key, chunk),
+        )
+        found.update({key: customer_id for key, customer_id in (await session.execute(stmt)).all()})
+    return found
+
+
+async def existing_ids(session: AsyncSession, scope: MerchantScope, ids: Iterable[str]) -> set[str]:
+    """Which of these ids are the merchant's customers (in this mode)."""
+    found: set[str] = set()
+    for chunk in value_chunks(session, ids):
+        stmt = select(_CUSTOMERS.c.id).where(
+            _CUSTOMERS.c.merchant_id == scope.merchant_id,
+            _CUSTOMERS.c.livemode == scope.livemode,
+            is_in(session, _CUSTOMERS.c.id, chunk),
+        )
+        found.update((await session.execute(stmt)).scalars())
+    return found
+
+
+async def insert_many_ignoring_taken(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """INSERT … ON CONFLICT (merchant, mode, code_key) DO NOTHING for many customers (rows keyed by column name);
+    the code_keys actually inserted — a code another transaction took meanwhile is left to the caller."""
+    conflict = ["merchant_id", "livemode", "code_key"]
+    return set(await insert_many(session, Customer, rows, conflict_columns=conflict, returning="code_key"))
+
+
+async def with_positive_balance(session: AsyncSession, ids: Iterable[str]) -> list[str]:
+    """Which of these customers hold a balance now (read again: a payment may have credited one meanwhile)."""
+    found: list[str] = []
+    for chunk in value_chunks(session, ids):
+        stmt = select(_CUSTOMERS.c.id).where(is_in(session, _CUSTOMERS.c.id, chunk), _CUSTOMERS.c.balance > 0)
+        found.extend((await session.execute(stmt)).scalars())
+    return found

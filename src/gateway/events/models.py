@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
@@ -26,3 +27,15 @@ class Event(Base):
     # The serialized event exactly as it is served and delivered, so every retry is byte-for-byte equal.
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Events of one type for one merchant and mode, recorded together (a bulk import's `bill.created`): what a
+    batch subscriber gets instead of one Event each."""
+
+    merchant_id: str
+    livemode: bool
+    type: str
+    created_at: datetime
+    event_ids: list[str]

@@ -8,6 +8,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
+from gateway.db import insert_many
 from gateway.domain import EventType
 from gateway.events.models import Event
 from gateway.pagination import keyset_page
@@ -18,6 +19,11 @@ _INSERT_EVENT = insert(cast(Table, Event.__table__))
 async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
     # Written at once (not at the next flush), so the deliveries that reference it can follow in this transaction.
     await session.execute(_INSERT_EVENT, values)
+
+
+async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Many events in one statement, not one round trip each."""
+    await insert_many(session, Event, rows)
 
 
 async def bodies_page(

@@ -1,10 +1,12 @@
 """The outbox: an event row is written in the transaction of the change it reports.
 
-Subscribers registered at start-up (`Runtime.event_subscribers`) are called in that transaction.
+Subscribers registered at start-up (`Runtime.event_subscribers`) are called in that transaction; a bulk change
+(an import) records its events with `record_events` and calls `Runtime.event_batch_subscribers` once instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.clock import isoformat
 from gateway.domain import EventType
 from gateway.events import repository
-from gateway.events.models import Event
+from gateway.events.models import Event, EventBatch
 from gateway.runtime import Runtime
 
 
@@ -55,3 +57,46 @@ async def record_event(
     for subscriber in rt.event_subscribers:
         await subscriber(session, rt, event)
     return event
+
+
+async def record_events(
+    session: AsyncSession,
+    rt: Runtime,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    type: EventType,
+    objects: Sequence[dict[str, Any]],
+) -> EventBatch:
+    """One event per object, all of one type, in one multi-row INSERT; each batch subscriber is called once with
+    the whole batch (the webhooks queue every delivery of it in one INSERT too)."""
+    now = rt.clock.now()
+    created_at = isoformat(now)
+    rows: list[dict[str, Any]] = []
+    ids = rt.ids.new_many("evt", len(objects))
+    for event_id, obj in zip(ids, objects, strict=True):
+        document = {
+            "id": event_id,
+            "object": "event",
+            "type": type.value,
+            "created_at": created_at,
+            "data": {"object": obj},
+        }
+        rows.append(
+            {
+                "id": event_id,
+                "merchant_id": merchant_id,
+                "livemode": livemode,
+                "type": type.value,
+                "payment_id": None,
+                "refund_id": None,
+                "body": orjson.dumps(document).decode(),
+                "created_at": now,
+            }
+        )
+    await repository.insert_events(session, rows)
+    batch = EventBatch(merchant_id, livemode, type.value, now, ids)
+    if rows:
+        for subscriber in rt.event_batch_subscribers:
+            await subscriber(session, rt, batch)
+    return batch

@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.clock import isoformat
+from gateway.db import insert_many
 from gateway.domain import WebhookEndpointStatus
 from gateway.errors import NotFound, UrlNotAllowedError
-from gateway.events.models import Event
+from gateway.events.models import Event, EventBatch
 from gateway.pagination import keyset_page
 from gateway.runtime import Runtime
 from gateway.webhooks.addresses import UrlNotAllowed, check_target
@@ -205,6 +206,32 @@ async def enqueue_deliveries(session: AsyncSession, rt: Runtime, event: Event) -
     targets = [e.id for e in endpoints if _subscribed(e.events, event.type)]
     await _queue(session, event.id, targets, event.created_at)
     return len(targets)
+
+
+async def enqueue_batch_deliveries(session: AsyncSession, rt: Runtime, batch: EventBatch) -> int:
+    """enqueue_deliveries for a batch of events of one type: one endpoint lookup, one multi-row INSERT."""
+    endpoints = (
+        await session.execute(_SUBSCRIBERS, {"merchant_id": batch.merchant_id, "livemode": batch.livemode})
+    ).all()
+    targets = [e.id for e in endpoints if _subscribed(e.events, batch.type)]
+    if not targets:
+        return 0
+    now = batch.created_at
+    rows = [
+        {
+            "event_id": event_id,
+            "endpoint_id": endpoint_id,
+            "status": PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for event_id in batch.event_ids
+        for endpoint_id in targets
+    ]
+    await insert_many(session, WebhookDelivery, rows)
+    return len(rows)
 
 
 async def _queue(session: AsyncSession, event_id: str, endpoint_ids: list[str], now: datetime) -> None:
