@@ -10,11 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from gateway.bills.allocation import FundsForCustomer, allocate_funds
 from gateway.bills.models import Bill
 from gateway.bills.service import bill_object
-from gateway.ledger import service as ledger
 from gateway.runtime import Runtime
+from tests.allocation.test_allocation import transfer
 from tests.conftest import MerchantHandle, assert_problem, events_of, sql
 
 IMPORT = "/v1/bills/import"
@@ -314,8 +313,7 @@ async def test_a_customer_balance_goes_to_its_imported_bill(
     result(await post_json(client, merchant, [bill("HD-1", 100000)]))
     customer_id = (await sql(rt, "SELECT id FROM customers"))[0]["id"]
     # 130,000 arrive for the customer: 100,000 pay HD-1, 30,000 become its balance.
-    async with rt.db.transaction() as session:
-        await _credit(session, rt, merchant.id, customer_id, 130000)
+    await transfer(client, merchant, customer_id, 130000)  # a static-QR transfer, through the bank's notification
     assert (await sql(rt, "SELECT balance FROM customers"))[0]["balance"] == 30000
 
     body = result(await post_json(client, merchant, [bill("HD-2", 50000), bill("HD-3", 10000, customer_code="NEW1")]))
@@ -327,23 +325,6 @@ async def test_a_customer_balance_goes_to_its_imported_bill(
     assert balances == {"PA01": 0, "NEW1": 0}
     types = [e["type"] for e in await events_of(client, merchant)]
     assert "bill.partially_paid" in types and types.count("bill.created") == 3
-
-
-async def _credit(session: Any, rt: Runtime, merchant_id: str, customer_id: str, amount: int) -> None:
-    """Funds received for the customer, posted as a payment's receipt would be, then allocated."""
-    payment_id = rt.ids.new("pay")
-    await ledger.post_transaction(
-        session,
-        rt,
-        kind=ledger.LedgerKind.payment_received,
-        source=f"test:{payment_id}",
-        merchant_id=merchant_id,
-        livemode=False,
-        currency="VND",
-        postings=ledger.receipt_postings("vietqr", merchant_id, amount),
-        payment_id=payment_id,
-    )
-    await allocate_funds(session, rt, FundsForCustomer(payment_id, customer_id, amount, "VND"))
 
 
 async def test_bill_created_events_and_webhook_deliveries_for_each_bill(
