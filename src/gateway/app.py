@@ -13,8 +13,10 @@ from pydantic import SecretStr
 
 from gateway import __version__
 from gateway.adapters.registry import installed_registry
+from gateway.bills.api import router as bills_router
 from gateway.clock import Clock, IdGenerator, SystemClock
 from gateway.crypto import SecretBox
+from gateway.customers.api import router as customers_router
 from gateway.db import Database, create_engine
 from gateway.errors import install_error_handlers
 from gateway.events.api import router as events_router
@@ -131,6 +133,8 @@ def create_app(
     for router in (
         payments_router,
         refunds_router,
+        customers_router,
+        bills_router,
         events_router,
         webhooks_router,
         ledger_router,
