@@ -4,6 +4,7 @@ import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from gateway.schemas import Metadata, StrictModel
 
@@ -65,13 +66,14 @@ class CustomerCreate(StrictModel):
 class CustomerUpdate(StrictModel):
     """Only the fields sent change; `null` clears an optional field (`code`, `name` and `metadata` take none)."""
 
-    code: CustomerCode | None = None
-    name: CustomerName | None = None
+    # Absent means unchanged; the document does not offer null where it is refused.
+    code: CustomerCode | SkipJsonSchema[None] = None
+    name: CustomerName | SkipJsonSchema[None] = None
     phone: Phone | None = None
     email: Email | None = None
     address: Address | None = None
     org_unit: OrgUnitCode | None = None
-    metadata: Metadata | None = None
+    metadata: Metadata | SkipJsonSchema[None] = None
 
     @field_validator("code", "name", "metadata", mode="after")
     @classmethod
