@@ -14,7 +14,9 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from gateway.bills.schemas import BillImportResult
+from gateway.bills.allocation import FundsForCustomer, allocate_funds
+from gateway.bills.schemas import BillImportResult, BillObject
+from gateway.customers.schemas import CustomerObject
 from gateway.domain import EventType
 from gateway.events.api import EventObject
 from gateway.ledger.api import BalanceObject, LedgerTransactionObject
@@ -183,13 +185,68 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
     )
     check(await client.get("/v1/balance", headers=merchant.headers), "GET", "/v1/balance", BalanceObject)
 
+    customer = check(
+        await client.post("/v1/customers", json={"code": "PA01", "name": "Nguyễn Văn An"}, headers=merchant.idem()),
+        "POST",
+        "/v1/customers",
+        CustomerObject,
+    )
+    customer_path = f"/v1/customers/{customer['id']}"
+    check(
+        await client.get(customer_path, headers=merchant.headers), "GET", "/v1/customers/{customer_id}", CustomerObject
+    )
+    check(
+        await client.patch(customer_path, json={"phone": "0912345678"}, headers=merchant.headers),
+        "PATCH",
+        "/v1/customers/{customer_id}",
+        CustomerObject,
+    )
+    check(
+        await client.get("/v1/customers", headers=merchant.headers),
+        "GET",
+        "/v1/customers",
+        ListEnvelope[CustomerObject],
+    )
+    bill_body = {
+        "customer": customer["id"],
+        "number": "HD-1",
+        "amount": 250000,
+        "lines": [{"description": "Điện", "amount": 250000}],
+    }
+    async with rt.db.transaction() as session:  # the customer holds credit: the bill takes it (bill events)
+        funds = FundsForCustomer(payment_id=payment["id"], customer_id=customer["id"], amount=100000, currency="VND")
+        await allocate_funds(session, rt, funds)
+    paid_in_part = check(
+        await client.post("/v1/bills", json=bill_body, headers=merchant.idem()), "POST", "/v1/bills", BillObject
+    )
+    assert (paid_in_part["status"], paid_in_part["amount_paid"]) == ("partially_paid", 100000)
+    bill = (await client.post("/v1/bills", json={**bill_body, "number": "HD-2"}, headers=merchant.idem())).json()
+    check(
+        await client.get(f"/v1/bills/{bill['id']}", headers=merchant.headers), "GET", "/v1/bills/{bill_id}", BillObject
+    )
+    check(await client.get("/v1/bills", headers=merchant.headers), "GET", "/v1/bills", ListEnvelope[BillObject])
+    check(
+        await client.post(f"/v1/bills/{bill['id']}/void", headers=merchant.idem()),
+        "POST",
+        "/v1/bills/{bill_id}/void",
+        BillObject,
+    )
+
     events = check(
         await client.get("/v1/events?limit=100", headers=merchant.headers),
         "GET",
         "/v1/events",
         ListEnvelope[EventObject],
     )["data"]
-    assert {e["type"] for e in events} >= {"payment.succeeded", "payment.canceled", "refund.created", "bill.created"}
+    assert {e["type"] for e in events} >= {
+        "payment.succeeded",
+        "payment.canceled",
+        "refund.created",
+        "bill.created",
+        "bill.partially_paid",
+        "bill.voided",
+        "customer.balance_changed",
+    }
     for event in events:  # what a receiver gets, against the document's `webhooks`
         assert_is_model(event_model(EventType(event["type"])), event)
     check(

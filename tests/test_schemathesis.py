@@ -3,7 +3,7 @@
 Every response must be documented (status, content type, headers, body schema) and none may be a server error.
 Stateless and bounded: MAX_EXAMPLES per operation, positive and negative cases, derandomized, so CI is
 deterministic and takes a few minutes at most. Ids of real objects (a paid payment, a refund, a webhook endpoint,
-an event, the merchant) fill the path parameters, so operations run past their 404s.
+an event, the merchant, a customer, a bill) fill the path parameters, so operations run past their 404s.
 """
 
 from __future__ import annotations
@@ -102,6 +102,9 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
         to_cancel = post("/v1/payments", {**bill, "reference": "FUZZ-4"}, auth)
         endpoint = post("/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/hook"}, auth)
         to_delete = post("/v1/webhook-endpoints", {"url": "http://127.0.0.1:9/gone"}, auth)
+        customer = post("/v1/customers", {"code": "FUZZ-C1", "name": "Nguyen Van An"}, auth)
+        open_bill = post("/v1/bills", {"customer": customer["id"], "number": "FUZZ-B1", "amount": 150000}, auth)
+        to_void = post("/v1/bills", {"customer": customer["id"], "number": "FUZZ-B2", "amount": 150000}, auth)
         spare_key = post(f"/v1/merchants/{merchant['id']}/api-keys", {"mode": "test"}, ADMIN)
         event = http.get("/v1/events?limit=1", headers=auth).json()["data"][0]
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig())
@@ -115,6 +118,8 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
                 "event_id": event["id"],
                 "merchant_id": merchant["id"],
                 "key_id": spare_key["id"],
+                "customer_id": customer["id"],
+                "bill_id": open_bill["id"],
             },
             ids_by_operation={
                 "POST /v1/payments/{payment_id}/confirm": {"payment_id": to_confirm["id"]},
@@ -123,6 +128,7 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
                 "GET /v1/payments/{payment_id}/qr.svg": {"payment_id": awaiting["id"]},
                 "POST /v1/test-helpers/payments/{payment_id}/pay": {"payment_id": awaiting["id"]},
                 "DELETE /v1/webhook-endpoints/{endpoint_id}": {"endpoint_id": to_delete["id"]},
+                "POST /v1/bills/{bill_id}/void": {"bill_id": to_void["id"]},
             },
         )
     asgi.shutdown_lifespans()

@@ -17,6 +17,7 @@ from gateway.bills.api import router as bills_router
 from gateway.bills.schemas import BillImport
 from gateway.clock import Clock, IdGenerator, SystemClock
 from gateway.crypto import SecretBox
+from gateway.customers.api import router as customers_router
 from gateway.db import Database, create_engine
 from gateway.errors import install_error_handlers
 from gateway.events.api import router as events_router
@@ -134,6 +135,8 @@ def create_app(
     for router in (
         payments_router,
         refunds_router,
+        customers_router,
+        bills_router,
         events_router,
         webhooks_router,
         ledger_router,
@@ -141,7 +144,6 @@ def create_app(
         notifications_router,
         test_helpers_router,
         ops_router,
-        bills_router,
     ):
         app.include_router(router)
     document_webhooks(app, settings)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 T = TypeVar("T")
 
@@ -56,6 +58,19 @@ def _check_absolute_url(value: str) -> str:
 
 
 AbsoluteURL = Annotated[str, Field(max_length=2048), AfterValidator(_check_absolute_url)]
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_only(value: Any) -> Any:
+    # pydantic also reads unix timestamps (`0`) and midnight date-times as dates; a date field takes YYYY-MM-DD.
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return value
+    raise ValueError("must be a date as YYYY-MM-DD, e.g. 2026-11-30")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_only), Field(examples=["2026-11-30"])]
 
 
 class ListEnvelope(BaseModel, Generic[T]):

@@ -1,15 +1,56 @@
 from __future__ import annotations
 
-import re
-from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictInt, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from gateway.customers.schemas import CustomerCode
 from gateway.domain import MAX_AMOUNT, AmountRule, BillStatus
 from gateway.payments.schemas import check_currency
-from gateway.schemas import Metadata, StrictModel
+from gateway.schemas import IsoDate, Metadata, StrictModel
+
+Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT, description="In the currency's minor unit (VND: whole đồng)")]
+BillNumber = Annotated[
+    str, Field(min_length=1, max_length=64, description="The biller's own bill, invoice or dossier number")
+]
+
+
+CustomerId = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class CustomerByCode(StrictModel):
+    code: CustomerCode
+
+
+class BillLine(StrictModel):
+    description: str = Field(min_length=1, max_length=255)
+    amount: Amount
+
+
+class BillCreate(StrictModel):
+    customer: CustomerId | CustomerByCode = Field(
+        description='A customer id (`cus_…`), or `{"code": "..."}` of an existing customer (any case)'
+    )
+    number: BillNumber
+    amount: Amount
+    currency: str = Field(default="VND", description="ISO 4217; the customer's currency (VND)")
+    description: str | None = Field(default=None, max_length=255)
+    period: str | None = Field(default=None, min_length=1, max_length=32, examples=["2026-11"])
+    due_date: IsoDate | None = None
+    lines: list[BillLine] | None = Field(default=None, min_length=1, max_length=100, description="Summing to amount")
+    amount_rule: AmountRule = AmountRule.partial
+    metadata: Metadata = Field(default_factory=dict)
+
+    _currency = field_validator("currency")(check_currency)
+
+    @field_validator("lines", mode="after")
+    @classmethod
+    def _lines_sum_to_amount(cls, lines: list[BillLine] | None, info: ValidationInfo) -> list[BillLine] | None:
+        amount = info.data.get("amount")
+        if lines is not None and amount is not None and sum(line.amount for line in lines) != amount:
+            raise ValueError(f"the lines' amounts sum to {sum(line.amount for line in lines)}, not amount {amount}")
+        return lines
 
 
 class BillLineObject(BaseModel):
@@ -48,23 +89,6 @@ class BillObject(BaseModel):
 
 
 # --- POST /v1/bills/import ----------------------------------------------------------------------------------------
-
-
-def _iso_date(value: Any) -> Any:
-    # pydantic would also take a unix timestamp (`0`) or a datetime; a due date is written YYYY-MM-DD.
-    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
-        return value
-    raise ValueError("must be a date written YYYY-MM-DD")
-
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-CUSTOMER_CODE_PATTERN = r"^[A-Za-z0-9._-]{1,32}$"
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-CustomerCode = Annotated[str, Field(pattern=CUSTOMER_CODE_PATTERN, description="1-32 of A-Z a-z 0-9 . _ -")]
-
-
-class CustomerByCode(StrictModel):
-    code: CustomerCode
 
 
 class BillImportLine(StrictModel):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Select, Table, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.customers.models import Customer
 from gateway.db import insert_many, is_in, value_chunks
+from gateway.pagination import keyset_page
 
 
 def code_key(code: str) -> str:
@@ -18,16 +20,50 @@ def code_key(code: str) -> str:
     return code.upper()
 
 
-async def get(session: AsyncSession, scope: MerchantScope, customer_id: str) -> Customer | None:
-    return (
-        await session.execute(
-            select(Customer).where(
-                Customer.id == customer_id,
-                Customer.merchant_id == scope.merchant_id,
-                Customer.livemode == scope.livemode,
-            )
-        )
-    ).scalar_one_or_none()
+def _scoped(scope: MerchantScope) -> Select[Customer]:
+    return select(Customer).where(Customer.merchant_id == scope.merchant_id, Customer.livemode == scope.livemode)
+
+
+async def get(session: AsyncSession, scope: MerchantScope, customer_id: str, *, lock: bool = False) -> Customer | None:
+    stmt = _scoped(scope).where(Customer.id == customer_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_page(
+    session: AsyncSession, scope: MerchantScope, code: str | None, limit: int, starting_after: str | None
+) -> tuple[list[Customer], bool]:
+    stmt = _scoped(scope)
+    if code is not None:
+        stmt = stmt.where(Customer.code_key == code_key(code))
+    return await keyset_page(session, stmt, Customer.id, limit, starting_after)
+
+
+async def code_taken(session: AsyncSession, scope: MerchantScope, code: str, *, besides: str | None = None) -> bool:
+    """Whether another customer of the merchant (in this mode) has the code, in any case."""
+    holder = await by_code(session, scope, code)
+    return holder is not None and holder.id != besides
+
+
+async def write_unless_code_taken(session: AsyncSession, scope: MerchantScope, write: Callable[[], Customer]) -> bool:
+    """Run `write` (which builds a new customer or changes one) and flush it; False when a concurrent request
+    took the code first.
+
+    The caller's check before is the common case; the unique index decides a race. The write happens inside a
+    savepoint (entering one flushes what is pending, so the change must not be made before), which keeps the
+    transaction usable after the refused INSERT or UPDATE."""
+    try:
+        async with session.begin_nested():
+            customer = write()
+            code, customer_id = customer.code, customer.id  # a rolled-back savepoint expires the object
+            session.add(customer)
+            await session.flush()
+    except IntegrityError:
+        if await code_taken(session, scope, code, besides=customer_id):
+            return False
+        raise
+    return True
 
 
 async def by_code(session: AsyncSession, scope: MerchantScope, code: str, *, lock: bool = False) -> Customer | None:
