@@ -14,7 +14,6 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from gateway.bills.allocation import FundsForCustomer, allocate_funds
 from gateway.bills.schemas import BillImportResult, BillObject
 from gateway.customers.schemas import CustomerObject
 from gateway.domain import EventType
@@ -35,6 +34,7 @@ from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.openapi import event_model
 from gateway.webhooks.schemas import AttemptObject, DeletedEndpoint, EndpointObject, RedeliveryObject
 from tests.allocation.factories import make_customer
+from tests.allocation.test_allocation import transfer
 from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, pay
 
 
@@ -186,7 +186,7 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
     check(await client.get("/v1/balance", headers=merchant.headers), "GET", "/v1/balance", BalanceObject)
 
     customer = check(
-        await client.post("/v1/customers", json={"code": "PA01", "name": "Nguyễn Văn An"}, headers=merchant.idem()),
+        await client.post("/v1/customers", json={"code": "PA-RM-2", "name": "Nguyễn Văn An"}, headers=merchant.idem()),
         "POST",
         "/v1/customers",
         CustomerObject,
@@ -209,18 +209,17 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
     )
     bill_body = {
         "customer": customer["id"],
-        "number": "HD-1",
+        "number": "HD-RM-1",
         "amount": 250000,
         "lines": [{"description": "Điện", "amount": 250000}],
     }
-    async with rt.db.transaction() as session:  # the customer holds credit: the bill takes it (bill events)
-        funds = FundsForCustomer(payment_id=payment["id"], customer_id=customer["id"], amount=100000, currency="VND")
-        await allocate_funds(session, rt, funds)
+    # The customer holds credit (a static-QR transfer): the bill takes it (bill events).
+    await transfer(client, merchant, customer["id"], 100000)
     paid_in_part = check(
         await client.post("/v1/bills", json=bill_body, headers=merchant.idem()), "POST", "/v1/bills", BillObject
     )
     assert (paid_in_part["status"], paid_in_part["amount_paid"]) == ("partially_paid", 100000)
-    bill = (await client.post("/v1/bills", json={**bill_body, "number": "HD-2"}, headers=merchant.idem())).json()
+    bill = (await client.post("/v1/bills", json={**bill_body, "number": "HD-RM-2"}, headers=merchant.idem())).json()
     check(
         await client.get(f"/v1/bills/{bill['id']}", headers=merchant.headers), "GET", "/v1/bills/{bill_id}", BillObject
     )

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.bills.allocation import FundsForCustomer, allocate_funds
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
+from tests.allocation.test_allocation import transfer
 from tests.conftest import (
     MerchantHandle,
     assert_problem,
@@ -20,7 +20,6 @@ from tests.conftest import (
     ids_listed,
     ledger_of,
     new_key,
-    paid_payment,
     types,
 )
 
@@ -304,13 +303,8 @@ async def test_void_an_open_bill(
 async def fund_customer(
     rt: Runtime, client: httpx.AsyncClient, merchant: MerchantHandle, customer: str, amount: int
 ) -> str:
-    """Money received for the customer with no bill named (what a static-QR transfer does): its balance."""
-    payment = await paid_payment(client, merchant, amount=amount)
-    async with rt.db.transaction() as session:
-        allocated = await allocate_funds(
-            session, rt, FundsForCustomer(payment_id=payment["id"], customer_id=customer, amount=amount, currency="VND")
-        )
-    assert allocated.balance_added == amount
+    """Money received for the customer with no bill named (a static-QR transfer): its balance."""
+    payment = await transfer(client, merchant, customer, amount)
     return str(payment["id"])
 
 
