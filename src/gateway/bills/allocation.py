@@ -86,8 +86,11 @@ class _Journal:
         return row
 
     async def to_bill(self, bill: Bill, row: Allocation) -> None:
-        earlier = await repository.allocations_of_bills(self.session, [bill.id])
-        await apply_to_bill(self.session, self.rt, bill, row.amount, [*earlier, row])
+        stored = await repository.allocations_of_bills(self.session, [bill.id])
+        known = {r.id for r in stored}
+        # This journal's rows may not be flushed yet: the bill's event lists them all the same.
+        mine = [r for r in self.rows if r.bill_id == bill.id and r.id not in known]
+        await apply_to_bill(self.session, self.rt, bill, row.amount, [*stored, *mine])
 
     async def balance_changed(self, delta: int, kind: ledger.LedgerKind, source: str, payment_id: str | None) -> None:
         """The customer's balance moved by `delta`; the ledger moves it between the merchant's payable and its
