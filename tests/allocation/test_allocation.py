@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import httpx
 import pytest
 
+from gateway.adapters.testmode import Sandboxed
 from gateway.adapters.vietqr.wire import customer_payment_code
 from gateway.clock import ManualClock
+from gateway.customers.service import transfer_codes
 from gateway.domain import AmountRule
 from gateway.runtime import Runtime
 from tests.allocation.factories import balance_of, bill_row, execute, make_bill, make_customer
@@ -279,3 +282,31 @@ async def test_a_counter_payment_needs_its_counter_block_and_only_it_has_one(
         "validation_error",
         ["body", "counter", "instrument"],
     )
+
+
+async def test_a_payer_retrying_the_same_transfer_pays_once(
+    client: httpx.AsyncClient, rt: Runtime, merchant: MerchantHandle
+) -> None:
+    """The played payer's retry (a test helper retried after a crash) is the same transfer, never a second."""
+    customer = await make_customer(rt, merchant)
+    bank = customer_transfer_bank(rt)
+    (row,) = await sql(rt, "SELECT payment_code FROM customers WHERE id = :id", id=customer)
+    url = f"{rt.sandbox_base_url}/{bank.name}"
+    first = await bank.send_sandbox_transfer(
+        rt.provider_http, url, bank.sandbox.settings, row["payment_code"], 50000, "r1"
+    )
+    again = await bank.send_sandbox_transfer(
+        rt.provider_http, url, bank.sandbox.settings, row["payment_code"], 50000, "r1"
+    )
+    other = await bank.send_sandbox_transfer(
+        rt.provider_http, url, bank.sandbox.settings, row["payment_code"], 50000, "r2"
+    )
+    assert first == again != other
+    assert await balance_of(rt, customer) == 100000
+    assert len(await sql(rt, "SELECT id FROM payments")) == 2
+
+
+def customer_transfer_bank(rt: Runtime) -> Any:
+    bank = transfer_codes(rt)
+    assert bank is not None and isinstance(bank, Sandboxed)
+    return bank

@@ -324,10 +324,17 @@ class StaticTransferCodes(Protocol):
         ...
 
     async def send_sandbox_transfer(
-        self, http: httpx.AsyncClient, simulator_url: str, settings: Mapping[str, str], payment_code: str, amount: int
+        self,
+        http: httpx.AsyncClient,
+        simulator_url: str,
+        settings: Mapping[str, str],
+        payment_code: str,
+        amount: int,
+        payer_reference: str | None = None,
     ) -> str:
         """Test mode: play a payer who scanned the static QR and sent `amount`; the provider transaction id of the
-        transfer, as its notification's funds carry it."""
+        transfer, as its notification's funds carry it. The same `payer_reference` again is a retry of that
+        transfer, never a second one."""
         ...
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -26,6 +28,13 @@ from gateway.payments import service as payments
 from gateway.payments.schemas import PaymentObject, TestPayOutcome, TestTransfer
 
 router = APIRouter(prefix="/v1/test-helpers", tags=["test helpers"])
+
+
+def payer_reference(subject_id: str, idempotency_key: str) -> str:
+    """What the played payer's app calls its request, stable across retries of one test-helper request."""
+    return "tp_" + hashlib.sha256(f"{subject_id}:{idempotency_key}".encode()).hexdigest()[:32]
+
+
 _SETTLED = frozenset({PaymentStatus.succeeded.value, PaymentStatus.failed.value})
 
 
@@ -72,6 +81,9 @@ async def pay(
         if amount <= 0:
             raise InvalidState(f"Payment {payment.id} owes nothing; pass an amount to overpay.")
         provider_data = dict(payment.provider_data)
+        if idempotency_key is not None:
+            # A retry after a crash sends the same transfer again, which the bank knows, never a second one.
+            provider_data["payer_reference"] = payer_reference(payment.id, idempotency_key)
         # The simulator calls back into this gateway: hold no transaction (and no SQLite write lock) meanwhile.
         await uow.checkpoint(payment.id)
         try:
@@ -120,7 +132,12 @@ async def transfer_to_customer(
         await uow.checkpoint(customer.id)  # the sandbox calls back into this gateway: hold no transaction
         try:
             transaction_id = await bank.send_sandbox_transfer(
-                rt.provider_http, f"{sandbox_url}/{bank.name}", bank.sandbox.settings, code, params.amount
+                rt.provider_http,
+                f"{sandbox_url}/{bank.name}",
+                bank.sandbox.settings,
+                code,
+                params.amount,
+                payer_reference(customer.id, idempotency_key) if idempotency_key is not None else None,
             )
         except SandboxPayerFailed as exc:
             raise SandboxFailed(str(exc)) from exc

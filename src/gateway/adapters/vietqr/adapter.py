@@ -129,10 +129,22 @@ class VietQRAdapter:
         )
 
     async def send_sandbox_transfer(
-        self, http: httpx.AsyncClient, simulator_url: str, settings: Mapping[str, str], payment_code: str, amount: int
+        self,
+        http: httpx.AsyncClient,
+        simulator_url: str,
+        settings: Mapping[str, str],
+        payment_code: str,
+        amount: int,
+        payer_reference: str | None = None,
     ) -> str:
         transaction_id = await send_transfer(
-            http, simulator_url, settings["bank_bin"], settings["account_number"], payment_code, amount
+            http,
+            simulator_url,
+            settings["bank_bin"],
+            settings["account_number"],
+            payment_code,
+            amount,
+            payer_reference=payer_reference,
         )
         return f"{settings['bank_bin']}:{transaction_id}"
 

@@ -46,6 +46,8 @@ class IncomingTransfer(BaseModel):
     from_bank_bin: str = "970415"
     from_account_number: str = "0123456789"
     from_account_name: str = "NGUYEN VAN A"
+    # The payer's app's own request id: the same transfer sent again (a retry) is the one transfer, notified again.
+    payer_reference: str | None = Field(default=None, min_length=1, max_length=200)
 
 
 @dataclass
@@ -60,6 +62,7 @@ class SandboxBank:
     clock: Clock
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_next_transfers: int = 0
+    sent_by_payer: dict[str, dict[str, Any]] = field(default_factory=dict)
     lose_next_notifications: int = 0
 
     def _transaction_id(self) -> str:
@@ -105,6 +108,9 @@ class SandboxBank:
     async def receive_transfer(self, transfer: IncomingTransfer) -> dict[str, Any]:
         if (transfer.to_bank_bin, transfer.to_account_number) != (self.bank_bin, self.account_number):
             return {"error": "unknown_account"}
+        sent = self.sent_by_payer.get(transfer.payer_reference) if transfer.payer_reference else None
+        if sent is not None:  # a retried send: the same transfer, its notification pushed again
+            return {"transaction_id": sent["transaction_id"], "notified_status": await self.notify(sent)}
         extra: dict[str, Any] = {
             "counter_bank_bin": transfer.from_bank_bin,
             "counter_account_number": transfer.from_account_number,
@@ -114,6 +120,8 @@ class SandboxBank:
             extra.update(status="failed", failure_reason="Payer's bank rejected the transfer")
         # Payers' banks prepend their own words to the purpose; the gateway must still find the code.
         notification = self._notification("credit", transfer.amount, f"IBFT {transfer.content.lower()}", **extra)
+        if transfer.payer_reference:
+            self.sent_by_payer[transfer.payer_reference] = notification
         status = await self.notify(notification)
         return {"transaction_id": notification["transaction_id"], "notified_status": status}
 
@@ -208,8 +216,10 @@ async def send_transfer(
     code: str,
     amount: int,
     outcome: str = "success",
+    payer_reference: str | None = None,
 ) -> str:
-    """A payer's banking app sends a transfer carrying `code`; the bank's transaction id."""
+    """A payer's banking app sends a transfer carrying `code`; the bank's transaction id. The same
+    `payer_reference` again is a retry of that transfer, never a second one."""
     response = await http.post(
         f"{base_url}/_sandbox/incoming-transfers",
         json={
@@ -218,6 +228,7 @@ async def send_transfer(
             "amount": amount,
             "content": f"{code} chuyen tien",
             "outcome": outcome,
+            "payer_reference": payer_reference,
         },
     )
     if response.status_code != 200 or response.json().get("notified_status") != 200:
@@ -237,4 +248,5 @@ async def pay_by_transfer(
         provider_data["payment_code"],
         amount,
         outcome,
+        provider_data.get("payer_reference"),
     )
