@@ -21,7 +21,7 @@ from gateway.receipts.wording import amount_in_figures, vietnam_time, vietnamese
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 FAMILY = "DejaVuSans"
-A5_MM = (148, 210)  # ISO 216 A5 portrait (419.53 × 595.28 pt)
+A5_MM = (148, 210)  # ISO 216 A5 portrait (419.53 by 595.28 pt)
 _METHODS = {
     "vietqr": "Chuyển khoản (VietQR)",
     "card": "Thẻ",
