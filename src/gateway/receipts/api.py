@@ -12,7 +12,6 @@ from starlette.responses import HTMLResponse, Response
 
 from gateway.api_support import (
     ADMIN_TOKEN,
-    INVALID_REQUEST,
     JSON_BODY,
     MERCHANT_KEY,
     PARAMETERS,
@@ -33,6 +32,7 @@ from gateway.schemas import ListEnvelope, list_document
 router = APIRouter()
 _TAGS: list[str | Any] = ["receipts"]
 _LOOKUP_CODE = re.compile(r"[A-Za-z0-9]{1,32}")
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._-]")
 # The public page holds a (masked) person's receipt: never cached, indexed or leaked through a Referer.
 _PAGE_HEADERS = {
     "Cache-Control": "no-store",
@@ -105,10 +105,11 @@ async def receipt_pdf(receipt_id: str, rt: RuntimeDep, scope: MerchantDep) -> Re
             replaced_number=await service.replaced_number(session, receipt),
         )
     content = await run_in_threadpool(render_pdf, printed)  # font subsetting is CPU work: off the event loop
+    filename = _UNSAFE_IN_FILENAME.sub("_", f"receipt-{receipt.series}-{receipt.number}.pdf")
     return Response(
         content,
         media_type="application/pdf",
-        headers={"Content-Disposition": f'inline; filename="receipt-{receipt.series}-{receipt.number}.pdf"'},
+        headers={"Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"},
     )
 
 
@@ -129,11 +130,11 @@ async def get_receipt(receipt_id: str, rt: RuntimeDep, scope: MerchantDep) -> Re
     "/receipts/{lookup_code}",
     response_class=HTMLResponse,
     summary="Public receipt lookup page (no key)",
-    tags=_TAGS,
+    tags=["public pages"],
     responses={
         200: {"description": "The receipt, the payer's name masked", "content": _HTML},
         404: {"description": "No receipt has this lookup code", "content": _HTML},
-        **problems(INVALID_REQUEST, DATABASE_UNAVAILABLE),
+        **problems(*PARAMETERS, DATABASE_UNAVAILABLE),
     },
     description="What a citizen opens with the lookup code printed on a receipt: its number, template and series, "
     "the seller, the amount in figures and in words, its status and date. The payer's name is masked; no phone, "
