@@ -27,6 +27,7 @@ from gateway.merchants.schemas import (
     RevokedApiKey,
 )
 from gateway.payments.schemas import PaymentObject
+from gateway.receipts.schemas import ReceiptObject, ReceiptSettingsObject
 from gateway.refunds.schemas import RefundObject
 from gateway.runtime import Runtime
 from gateway.schemas import ListEnvelope
@@ -109,6 +110,16 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "/v1/merchants/{merchant_id}/providers/{provider}",
         ProviderAccountObject,
     )
+    check(
+        await client.put(
+            f"/v1/merchants/{merchant_id}/receipts",
+            json={"enabled": True, "template": "01BLP0-001", "series": "AA-26E", "seller": {"name": "Bệnh viện"}},
+            headers=ADMIN,
+        ),
+        "PUT",
+        "/v1/merchants/{merchant_id}/receipts",
+        ReceiptSettingsObject,
+    )
 
     endpoint = check(
         await client.post("/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/"}, headers=merchant.headers),
@@ -176,6 +187,16 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         BillImportResult,
     )
     assert (imported["created"], len(imported["errors"])) == (1, 1)
+    receipts = check(
+        await client.get("/v1/receipts", headers=merchant.headers), "GET", "/v1/receipts", ListEnvelope[ReceiptObject]
+    )["data"]
+    assert {r["status"] for r in receipts} == {"issued", "canceled"}  # the partial refund replaced the first
+    check(
+        await client.get(f"/v1/receipts/{receipts[0]['id']}", headers=merchant.headers),
+        "GET",
+        "/v1/receipts/{receipt_id}",
+        ReceiptObject,
+    )
 
     check(
         await client.get("/v1/ledger/transactions", headers=merchant.headers),
@@ -245,6 +266,8 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "bill.partially_paid",
         "bill.voided",
         "customer.balance_changed",
+        "receipt.issued",
+        "receipt.canceled",
     }
     for event in events:  # what a receiver gets, against the document's `webhooks`
         assert_is_model(event_model(EventType(event["type"])), event)

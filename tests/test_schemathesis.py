@@ -93,6 +93,8 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
 
         merchant = post("/v1/merchants", {"name": "Fuzz Hospital", "category": "hospital"}, ADMIN)
         auth = {"Authorization": f"Bearer {merchant['api_key']['secret']}"}
+        receipts = {"enabled": True, "template": "01BLP0-001", "series": "AA-26E", "seller": {"name": "Bệnh viện"}}
+        assert http.put(f"/v1/merchants/{merchant['id']}/receipts", json=receipts, headers=ADMIN).status_code == 200
         bill = {"amount": 150000, "method": "vietqr", "reference": "FUZZ-1"}
         paid = post("/v1/payments", {**bill, "confirm": True}, auth)
         post(f"/v1/test-helpers/payments/{paid['id']}/pay", {"outcome": "success"}, auth, status=200)
@@ -107,6 +109,7 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
         to_void = post("/v1/bills", {"customer": customer["id"], "number": "FUZZ-B2", "amount": 150000}, auth)
         spare_key = post(f"/v1/merchants/{merchant['id']}/api-keys", {"mode": "test"}, ADMIN)
         event = http.get("/v1/events?limit=1", headers=auth).json()["data"][0]
+        receipt = http.get("/v1/receipts?limit=1", headers=auth).json()["data"][0]
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig())
         yield Fuzzed(
             schema,
@@ -120,6 +123,8 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
                 "key_id": spare_key["id"],
                 "customer_id": customer["id"],
                 "bill_id": open_bill["id"],
+                "receipt_id": receipt["id"],
+                "lookup_code": receipt["lookup_code"],
             },
             ids_by_operation={
                 "POST /v1/payments/{payment_id}/confirm": {"payment_id": to_confirm["id"]},

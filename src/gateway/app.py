@@ -30,6 +30,7 @@ from gateway.observability import Metrics, configure_logging
 from gateway.openapi import install_openapi
 from gateway.ops.api import router as ops_router
 from gateway.payments.api import router as payments_router
+from gateway.receipts.api import router as receipts_router
 from gateway.refunds.api import router as refunds_router
 from gateway.runtime import ApiKeyCache, Runtime
 from gateway.sandbox.api import router as test_helpers_router
@@ -141,6 +142,7 @@ def create_app(
         webhooks_router,
         ledger_router,
         merchants_router,
+        receipts_router,
         notifications_router,
         test_helpers_router,
         ops_router,
