@@ -285,3 +285,23 @@ async def ids_listed(client: httpx.AsyncClient, path: str, headers: dict[str, st
     response = await client.get(path, params={"limit": 100}, headers=headers)
     assert response.status_code == 200, response.text
     return [item["id"] for item in response.json()["data"]]
+
+
+# The suite runs on two xdist workers (README): tests that take tens of seconds each (server processes, crash
+# runs, the fuzzer) go first, so the two workers finish together instead of one running them alone at the end.
+_SLOW_FIRST = (
+    "tests/resilience/",
+    "tests/test_schemathesis.py",
+    "tests/test_readme.py",
+    "tests/ops/test_metrics_workers.py",
+    "tests/test_bench_smoke.py",
+    "tests/receipts/test_numbering.py",
+    "tests/idempotency/test_crash_recovery.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def slow(item: pytest.Item) -> bool:
+        return any(item.nodeid.startswith(prefix) for prefix in _SLOW_FIRST)
+
+    items.sort(key=lambda item: not slow(item))  # stable: the order within each group is kept
