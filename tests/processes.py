@@ -38,7 +38,7 @@ def gateway_process(args: list[str], cwd: Path, env: dict[str, str], port: int) 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: the suite runs on two workers on two cores
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"{args[0]} exited: {(cwd / log.name).read_text()[-2000:]}")

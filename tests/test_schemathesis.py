@@ -40,7 +40,7 @@ from gateway.clock import ManualClock
 from tests.conftest import ADMIN, ADMIN_TOKEN, TABLES, make_settings
 
 # Per operation; GATEWAY_FUZZ_EXAMPLES raises it for a deeper run by hand.
-MAX_EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "30"))
+MAX_EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "25"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
