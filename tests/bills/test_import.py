@@ -7,6 +7,7 @@ import unicodedata
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import text
 
@@ -443,3 +444,46 @@ async def test_a_concurrently_stored_number_becomes_unchanged_or_conflict(
     assert await count(rt, "events") >= 2
     created = await sql(rt, "SELECT count(*) AS n FROM events WHERE type = 'bill.created'")
     assert created[0]["n"] == 2  # HD-0 and HD-3: none for the rows the other import stored
+
+
+async def test_a_concurrently_created_customer_takes_the_bills_of_its_code(
+    client: httpx.AsyncClient, merchant: MerchantHandle, rt: Runtime
+) -> None:
+    """A customer another import created between this import's lookup and its INSERT (on PostgreSQL the COPY then
+    fails on the code and the rows go in again skipping it): this import's bills for that code go to that customer,
+    and only the customers this import wrote are new."""
+    from gateway.bills import imports
+
+    original = imports.customers.ids_by_code_keys
+    theirs = rt.ids.new("cus")
+    calls = 0
+
+    async def lookup_then_race(session: Any, scope: Any, keys: Any) -> dict[str, str]:
+        nonlocal calls
+        calls += 1
+        found = await original(session, scope, keys)
+        if calls == 1:  # the other import commits customer PA01 now
+            await session.execute(
+                text(
+                    "INSERT INTO customers (id, merchant_id, livemode, code, code_key, name, metadata, payment_code,"
+                    " balance, currency, created_at, updated_at) VALUES (:id, :m, false, 'PA01', 'PA01', 'Other',"
+                    " '{}', 'KHRACE0000000', 0, 'VND', :t, :t)"
+                ),
+                {"id": theirs, "m": merchant.id, "t": rt.clock.now()},
+            )
+        return found
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(imports.customers, "ids_by_code_keys", lookup_then_race)
+    try:
+        body = result(await post_json(client, merchant, [bill("HD-1"), bill("HD-2", customer_code="PA02")]))
+    finally:
+        monkeypatch.undo()
+    assert (body["created"], body["unchanged"], body["errors"]) == (2, 0, [])
+    stored = {b["number"]: b for b in await bills_in_db(rt)}
+    assert stored["HD-1"]["customer_id"] == theirs
+    assert stored["HD-2"]["code"] == "PA02" and stored["HD-2"]["customer_id"] != theirs
+    assert await count(rt, "customers") == 2
+    events = await sql(rt, "SELECT body FROM events WHERE type = 'bill.created' ORDER BY id")
+    customers_named = sorted(orjson.loads(e["body"])["data"]["object"]["customer"] for e in events)
+    assert customers_named == sorted([theirs, stored["HD-2"]["customer_id"]])

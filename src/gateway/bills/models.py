@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, StrEnumColumn, UTCDateTime
@@ -22,12 +22,17 @@ class Bill(Base):
         Index(None, "merchant_id", "livemode", "period", "id"),
         # Allocation walks a customer's payable bills, oldest due first.
         Index(None, "customer_id", "status", "due_date", "created_at"),
+        # The customer, of this merchant and mode: one foreign key checked per row, not one to customers and one
+        # to merchants (the merchant exists: the customer's key says so).
+        ForeignKeyConstraint(
+            ["merchant_id", "livemode", "customer_id"], ["customers.merchant_id", "customers.livemode", "customers.id"]
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
+    merchant_id: Mapped[str] = mapped_column(String(40))
     livemode: Mapped[bool]
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    customer_id: Mapped[str] = mapped_column(String(40))
     number: Mapped[str] = mapped_column(String(64))
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))

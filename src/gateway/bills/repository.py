@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.bills.models import Allocation, Bill
-from gateway.db import insert_many, is_in, value_chunks
+from gateway.db import insert_new_many, is_in, value_chunks
 from gateway.domain import BillStatus
 from gateway.pagination import keyset_page
 from gateway.receipts.models import Receipt
@@ -256,4 +256,4 @@ async def insert_many_ignoring_taken(session: AsyncSession, rows: list[dict[str,
     """INSERT … ON CONFLICT (merchant, mode, number) DO NOTHING for many bills (rows keyed by column name) in one
     statement; the numbers actually inserted — one a concurrent import took meanwhile is left out."""
     conflict = ["merchant_id", "livemode", "number"]
-    return set(await insert_many(session, Bill, rows, conflict_columns=conflict, returning="number"))
+    return set(await insert_new_many(session, Bill, rows, conflict_columns=conflict, returning="number"))

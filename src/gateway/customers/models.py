@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, UTCDateTime
@@ -18,7 +18,8 @@ class Customer(Base):
     __tablename__ = "customers"
     __table_args__ = (
         UniqueConstraint("merchant_id", "livemode", "code_key"),
-        Index(None, "merchant_id", "livemode", "id"),
+        # Pages the customer list; unique (id is) so that a bill's foreign key can name the merchant and mode too.
+        UniqueConstraint("merchant_id", "livemode", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.customers.models import Customer
-from gateway.db import insert_many, is_in, value_chunks
+from gateway.db import insert_new_many, is_in, value_chunks
 from gateway.pagination import keyset_page
 
 
@@ -143,7 +143,7 @@ async def insert_many_ignoring_taken(session: AsyncSession, rows: list[dict[str,
     """INSERT … ON CONFLICT (merchant, mode, code_key) DO NOTHING for many customers (rows keyed by column name);
     the code_keys actually inserted — a code another transaction took meanwhile is left to the caller."""
     conflict = ["merchant_id", "livemode", "code_key"]
-    return set(await insert_many(session, Customer, rows, conflict_columns=conflict, returning="code_key"))
+    return set(await insert_new_many(session, Customer, rows, conflict_columns=conflict, returning="code_key"))
 
 
 async def with_positive_balance(session: AsyncSession, ids: Iterable[str]) -> list[str]:

@@ -8,7 +8,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
-from gateway.db import insert_many
+from gateway.db import insert_new_many
 from gateway.domain import EventType
 from gateway.events.models import Event
 from gateway.pagination import keyset_page
@@ -22,8 +22,8 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Many events in one statement, not one round trip each."""
-    await insert_many(session, Event, rows)
+    """Many new events in one statement (a COPY on PostgreSQL), not one round trip each."""
+    await insert_new_many(session, Event, rows)
 
 
 async def bodies_page(

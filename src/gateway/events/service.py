@@ -59,17 +59,11 @@ async def record_event(
     return event
 
 
-async def record_events(
-    session: AsyncSession,
-    rt: Runtime,
-    *,
-    merchant_id: str,
-    livemode: bool,
-    type: EventType,
-    objects: Sequence[dict[str, Any]],
-) -> EventBatch:
-    """One event per object, all of one type, in one multi-row INSERT; each batch subscriber is called once with
-    the whole batch (the webhooks queue every delivery of it in one INSERT too)."""
+def event_rows(
+    rt: Runtime, *, merchant_id: str, livemode: bool, type: EventType, objects: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The rows of one event per object, all of one type, their bodies serialized: what `write_events` stores.
+    Pure CPU, no database: an import builds them while PostgreSQL writes its bills."""
     now = rt.clock.now()
     created_at = isoformat(now)
     rows: list[dict[str, Any]] = []
@@ -94,9 +88,34 @@ async def record_events(
                 "created_at": now,
             }
         )
-    await repository.insert_events(session, rows)
-    batch = EventBatch(merchant_id, livemode, type.value, now, ids)
-    if rows:
-        for subscriber in rt.event_batch_subscribers:
-            await subscriber(session, rt, batch)
+    return rows
+
+
+async def write_events(session: AsyncSession, rt: Runtime, rows: Sequence[dict[str, Any]]) -> EventBatch | None:
+    """Store rows made by `event_rows` (one merchant, mode and type) in one statement; each batch subscriber is
+    called once with the whole batch (the webhooks queue every delivery of it in one INSERT too)."""
+    if not rows:
+        return None
+    await repository.insert_events(session, list(rows))
+    first = rows[0]
+    batch = EventBatch(
+        first["merchant_id"], first["livemode"], first["type"], first["created_at"], [r["id"] for r in rows]
+    )
+    for subscriber in rt.event_batch_subscribers:
+        await subscriber(session, rt, batch)
     return batch
+
+
+async def record_events(
+    session: AsyncSession,
+    rt: Runtime,
+    *,
+    merchant_id: str,
+    livemode: bool,
+    type: EventType,
+    objects: Sequence[dict[str, Any]],
+) -> EventBatch:
+    """One event per object, all of one type, in one multi-row INSERT (`event_rows` then `write_events`)."""
+    rows = event_rows(rt, merchant_id=merchant_id, livemode=livemode, type=type, objects=objects)
+    batch = await write_events(session, rt, rows)
+    return batch or EventBatch(merchant_id, livemode, type.value, rt.clock.now(), [])

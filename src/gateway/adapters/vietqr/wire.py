@@ -25,8 +25,15 @@ CODE_LENGTH = len(CODE_PREFIX) + _CODE_BODY + 1
 _NOT_ALNUM = re.compile(r"[^0-9A-Z]")
 
 
+_CODE_VALUE = {c: i for i, c in enumerate(_CODE_ALPHABET)}
+# A code's body two characters at a time (10 bits of the digest: the low 5 are the first character), and what
+# each pair adds to the check sum at each of the body's 6 pair positions: a bulk import makes 10,000 codes at once.
+_PAIRS = [_CODE_ALPHABET[n & 31] + _CODE_ALPHABET[n >> 5] for n in range(1024)]
+_PAIR_WEIGHTS = [[(2 * k + 1) * (n & 31) + (2 * k + 2) * (n >> 5) for n in range(1024)] for k in range(_CODE_BODY // 2)]
+
+
 def _check_char(body: str) -> str:
-    total = sum((i + 1) * _CODE_ALPHABET.index(c) for i, c in enumerate(body))
+    total = sum(i * _CODE_VALUE[c] for i, c in enumerate(body, 1))
     return _CODE_ALPHABET[total % 31]
 
 
@@ -37,8 +44,9 @@ def payment_code(payment_id: str, prefix: str = CODE_PREFIX) -> str:
     static QR on every paper bill) has its own prefix, derived the same way from the customer's id.
     """
     digest = int.from_bytes(hashlib.sha256(payment_id.encode()).digest()[:8], "big")
-    body = "".join(_CODE_ALPHABET[(digest >> (5 * i)) & 31] for i in range(_CODE_BODY))
-    return prefix + body + _check_char(body)
+    pairs = [(digest >> (10 * k)) & 1023 for k in range(_CODE_BODY // 2)]
+    check = sum(weights[pair] for weights, pair in zip(_PAIR_WEIGHTS, pairs, strict=True)) % 31
+    return prefix + "".join([_PAIRS[pair] for pair in pairs]) + _CODE_ALPHABET[check]
 
 
 def customer_payment_code(customer_id: str) -> str:
