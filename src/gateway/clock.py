@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol
 
 from ulid import ULID
+
+# Vietnam has kept UTC+7 without daylight saving since 1975: a fixed offset needs no tz database. Business days,
+# receipt years and the providers' local timestamps are all in it.
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+
+
+def vietnam_time(moment: datetime) -> datetime:
+    return moment.astimezone(VIETNAM_TIME)
 
 
 class Clock(Protocol):

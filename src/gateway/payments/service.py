@@ -6,7 +6,7 @@ changes a payment's status through `change_status` and records money through `re
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -181,15 +181,13 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         log.info("payment.routed", provider=best.adapter.name, method=params.method, reason=reason)
         provider, channel = best.adapter.name, PaymentChannel.online
     now = rt.clock.now()
-    payment = Payment(
-        id=rt.ids.new("pay"),
+    payment = _new_payment(
+        rt,
+        now,
         merchant_id=scope.merchant_id,
         livemode=scope.livemode,
-        status=S.requires_confirmation,
         amount=amount,
         currency=params.currency,
-        amount_received=0,
-        amount_refunded=0,
         method=params.method,
         provider=provider,
         channel=channel,
@@ -203,13 +201,24 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         return_url=params.return_url,
         provider_data={"routing": {"explicit": params.provider is not None, "tried": []}},
         expires_at=now + timedelta(seconds=params.expires_in),
-        created_at=now,
-        updated_at=now,
     )
     # Written when the transaction commits (with the status the confirmation gives it, in one INSERT), or at a
     # checkpoint before a provider is called over the network.
     session.add(payment)
     return payment
+
+
+def _new_payment(rt: Runtime, now: datetime, **fields: Any) -> Payment:
+    """A payment as every source creates one: unconfirmed, nothing received yet, stamped `now`."""
+    return Payment(
+        id=rt.ids.new("pay"),
+        status=S.requires_confirmation,
+        amount_received=0,
+        amount_refunded=0,
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
 
 
 async def _bill_to_pay(session: AsyncSession, scope: MerchantScope, params: PaymentCreate) -> Bill | None:
@@ -255,15 +264,13 @@ async def payment_for_customer_funds(
     """Money that arrived for a customer with no payment asked for (a transfer by the static QR's code): a payment
     for that customer, with no bill named, that the caller then records the funds of (and so allocates)."""
     now = rt.clock.now()
-    payment = Payment(
-        id=rt.ids.new("pay"),
+    payment = _new_payment(
+        rt,
+        now,
         merchant_id=customer.merchant_id,
         livemode=customer.livemode,
-        status=S.requires_confirmation,
         amount=amount,
         currency=customer.currency,
-        amount_received=0,
-        amount_refunded=0,
         method=method,
         provider=provider,
         provider_reference=provider_reference,
@@ -276,8 +283,6 @@ async def payment_for_customer_funds(
         metadata_={},
         provider_data=provider_data,
         expires_at=now,
-        created_at=now,
-        updated_at=now,
     )
     session.add(payment)
     await session.flush()

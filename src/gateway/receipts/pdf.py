@@ -17,7 +17,8 @@ from typing import Any
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
-from gateway.receipts.wording import amount_in_figures, vietnam_time, vietnamese_date
+from gateway.clock import vietnam_time
+from gateway.receipts.wording import amount_in_figures, vietnamese_date
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 FAMILY = "DejaVuSans"

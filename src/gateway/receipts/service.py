@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.bills import repository as bills
-from gateway.clock import isoformat
+from gateway.clock import isoformat, vietnam_time
 from gateway.customers.models import Customer
 from gateway.domain import EventType, ReceiptStatus
 from gateway.errors import NotFound, ValidationFailed
@@ -27,7 +27,7 @@ from gateway.payments.models import Payment
 from gateway.receipts import repository
 from gateway.receipts.models import Receipt, ReceiptSettings
 from gateway.receipts.schemas import ReceiptSettingsPut
-from gateway.receipts.wording import amount_in_words, vietnam_time
+from gateway.receipts.wording import amount_in_words
 from gateway.runtime import Runtime
 
 log = structlog.get_logger("gateway.receipts")

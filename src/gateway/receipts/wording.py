@@ -3,19 +3,14 @@ hand-written number words), in figures with Vietnamese digit grouping, and in Vi
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 from num2words import num2words
 
+from gateway.clock import vietnam_time
 from gateway.domain import CURRENCY_EXPONENTS
 
-# Vietnam keeps UTC+7 all year (no daylight saving): receipts are dated and numbered by its calendar year.
-VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
 _CURRENCY_WORDS = {"VND": "đồng"}
-
-
-def vietnam_time(moment: datetime) -> datetime:
-    return moment.astimezone(VIETNAM_TIME)
 
 
 def amount_in_words(amount: int, currency: str) -> str:

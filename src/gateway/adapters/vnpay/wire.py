@@ -10,16 +10,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from gateway.clock import VIETNAM_TIME
+
 VERSION = "2.1.0"
 CURRENCY = "VND"
-# Vietnam has kept UTC+7 without daylight saving since 1975: a fixed offset needs no tz database.
-VN_TZ = timezone(timedelta(hours=7), "ICT")
 DATE_FORMAT = "%Y%m%d%H%M%S"
 PAY_PATH = "/paymentv2/vpcpay.html"
 API_PATH = "/merchant_webapi/api/transaction"
@@ -121,11 +121,11 @@ def vnpay_date(moment: datetime) -> str:
     """yyyyMMddHHmmss in GMT+7 (a naive datetime is taken as UTC, as the database stores them)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(VN_TZ).strftime(DATE_FORMAT)
+    return moment.astimezone(VIETNAM_TIME).strftime(DATE_FORMAT)
 
 
 def parse_vnpay_date(value: str) -> datetime:
-    return datetime.strptime(value, DATE_FORMAT).replace(tzinfo=VN_TZ)
+    return datetime.strptime(value, DATE_FORMAT).replace(tzinfo=VIETNAM_TIME)
 
 
 def txn_ref_of(payment_id: str) -> str:
