@@ -25,6 +25,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -348,6 +349,19 @@ async def insert_returning_id(
     assert isinstance(table, Table)
     statement = _insert_on_conflict(session, table, conflict_columns, True)
     return (await session.execute(statement, dict(values))).scalar_one_or_none()
+
+
+async def flush_in_savepoint(session: AsyncSession, write: Callable[[], object]) -> IntegrityError | None:
+    """Run `write` (which adds or changes rows) and flush it inside a savepoint; the unique-index error that refused
+    it, if any, with the transaction still usable. Entering the savepoint flushes what is pending, so `write` must
+    make its change only when called."""
+    try:
+        async with session.begin_nested():
+            write()
+            await session.flush()
+    except IntegrityError as exc:
+        return exc
+    return None
 
 
 class CheckpointHolder(Protocol):

@@ -8,12 +8,11 @@ from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, func, select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.bills.models import Allocation, Bill
-from gateway.db import insert_new_many, is_in, value_chunks
+from gateway.db import flush_in_savepoint, insert_new_many, is_in, value_chunks
 from gateway.domain import BillStatus
 from gateway.pagination import keyset_page
 from gateway.receipts.models import Receipt
@@ -37,19 +36,14 @@ async def number_taken(session: AsyncSession, scope: MerchantScope, number: str)
 
 
 async def flush_unless_number_taken(session: AsyncSession, scope: MerchantScope, bill: Bill) -> bool:
-    """Write the new bill; False when a concurrent request took its number first (the unique index decides; a
-    savepoint keeps the transaction usable after the refused INSERT)."""
+    """Write the new bill; False when a concurrent request took its number first (the unique index decides)."""
     number = bill.number
-    try:
-        # Entering the savepoint flushes what is pending, so the row is added inside it.
-        async with session.begin_nested():
-            session.add(bill)
-            await session.flush()
-    except IntegrityError:
-        if await number_taken(session, scope, number):
-            return False
-        raise
-    return True
+    refused = await flush_in_savepoint(session, lambda: session.add(bill))
+    if refused is None:
+        return True
+    if await number_taken(session, scope, number):
+        return False
+    raise refused
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.customers.models import Customer
-from gateway.db import insert_new_many, is_in, value_chunks
+from gateway.db import flush_in_savepoint, insert_new_many, is_in, value_chunks
 from gateway.pagination import keyset_page
 
 
@@ -48,22 +47,21 @@ async def code_taken(session: AsyncSession, scope: MerchantScope, code: str, *, 
 
 async def write_unless_code_taken(session: AsyncSession, scope: MerchantScope, write: Callable[[], Customer]) -> bool:
     """Run `write` (which builds a new customer or changes one) and flush it; False when a concurrent request
-    took the code first.
+    took the code first. The caller's check before is the common case; the unique index decides a race."""
+    written: list[tuple[str, str]] = []
 
-    The caller's check before is the common case; the unique index decides a race. The write happens inside a
-    savepoint (entering one flushes what is pending, so the change must not be made before), which keeps the
-    transaction usable after the refused INSERT or UPDATE."""
-    try:
-        async with session.begin_nested():
-            customer = write()
-            code, customer_id = customer.code, customer.id  # a rolled-back savepoint expires the object
-            session.add(customer)
-            await session.flush()
-    except IntegrityError:
-        if await code_taken(session, scope, code, besides=customer_id):
-            return False
-        raise
-    return True
+    def add() -> None:
+        customer = write()
+        written.append((customer.code, customer.id))  # a rolled-back savepoint expires the object
+        session.add(customer)
+
+    refused = await flush_in_savepoint(session, add)
+    if refused is None:
+        return True
+    code, customer_id = written[0]
+    if await code_taken(session, scope, code, besides=customer_id):
+        return False
+    raise refused
 
 
 async def by_code(session: AsyncSession, scope: MerchantScope, code: str, *, lock: bool = False) -> Customer | None:
