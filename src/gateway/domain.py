@@ -12,6 +12,24 @@ class PaymentMethod(StrEnum):
     mobile_money = "mobile_money"
     national_platform = "national_platform"
     counter = "counter"
+    # Set by a collection partner's payment (§12) only: POST /v1/payments refuses it.
+    partner = "partner"
+
+
+class RequestedMethod(StrEnum):
+    """What POST /v1/payments may ask for: every method but `partner`, which only a collection partner's payment
+    (§12) records."""
+
+    vietqr = "vietqr"
+    card = "card"
+    ewallet = "ewallet"
+    mobile_money = "mobile_money"
+    national_platform = "national_platform"
+    counter = "counter"
+
+    @property
+    def method(self) -> PaymentMethod:
+        return PaymentMethod(self.value)
 
 
 class PaymentStatus(StrEnum):
@@ -69,6 +87,7 @@ class EventType(StrEnum):
     customer_balance_changed = "customer.balance_changed"
     receipt_issued = "receipt.issued"
     receipt_canceled = "receipt.canceled"
+    collection_reversed = "collection.reversed"
 
     @property
     def object_type(self) -> str:
@@ -81,6 +100,35 @@ class PaymentChannel(StrEnum):
 
     online = "online"
     counter = "counter"
+
+
+class PartnerKind(StrEnum):
+    bank = "bank"
+    intermediary = "intermediary"
+    telco = "telco"
+    platform = "platform"
+
+
+class PartnerChannel(StrEnum):
+    """Where a partner took the money (§12); `counter` and `agent` are counter payments (§13), the rest online."""
+
+    app = "app"
+    internet_banking = "internet_banking"
+    counter = "counter"
+    atm = "atm"
+    agent = "agent"
+    ussd = "ussd"
+
+    @property
+    def payment_channel(self) -> PaymentChannel:
+        return (
+            PaymentChannel.counter if self in (PartnerChannel.counter, PartnerChannel.agent) else PaymentChannel.online
+        )
+
+
+class CollectionStatus(StrEnum):
+    accepted = "accepted"
+    reversed = "reversed"
 
 
 class CounterInstrument(StrEnum):

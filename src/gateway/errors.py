@@ -145,6 +145,36 @@ class InvalidSignature(GatewayError):
     status, code, title = 400, "invalid_signature", "Invalid signature"
 
 
+class PartnerSignatureInvalid(GatewayError):
+    """A partner request whose X-Signature, X-Timestamp or X-Partner-Id does not hold (§12)."""
+
+    status, code, title = 401, "invalid_signature", "Invalid signature"
+
+
+class BillerNotFound(GatewayError):
+    status, code, title = 404, "biller_not_found", "Biller not found"
+
+
+class CustomerNotFound(GatewayError):
+    status, code, title = 404, "customer_not_found", "Customer not found"
+
+
+class DuplicateTransaction(GatewayError):
+    status, code, title = 409, "duplicate_transaction", "Duplicate transaction"
+
+
+class ReversalWindowClosed(GatewayError):
+    status, code, title = 409, "reversal_window_closed", "Reversal window closed"
+
+
+class BillerCodeTaken(GatewayError):
+    status, code, title = 409, "biller_code_taken", "Biller code taken"
+
+
+class PartnerCodeTaken(GatewayError):
+    status, code, title = 409, "partner_code_taken", "Partner code taken"
+
+
 class UrlNotAllowedError(GatewayError):
     status, code, title = 422, "url_not_allowed", "URL not allowed"
 

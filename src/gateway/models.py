@@ -1,6 +1,7 @@
 """Every table, imported in one place for Alembic's autogenerate and for tests."""
 
 from gateway.bills.models import Allocation, Bill
+from gateway.collections.models import Collection
 from gateway.customers.models import Customer
 from gateway.db import Base
 from gateway.events.models import Event
@@ -8,6 +9,7 @@ from gateway.idempotency.models import IdempotencyKey
 from gateway.ledger.models import LedgerEntry, LedgerTransaction
 from gateway.merchants.models import ApiKey, Merchant, ProviderAccount, ProviderHealth
 from gateway.notifications.models import ProviderNotification
+from gateway.partners.models import MerchantPartner, Partner, PartnerRequest
 from gateway.payments.models import Payment, ReceivedFunds
 from gateway.receipts.models import Receipt, ReceiptCounter, ReceiptSettings
 from gateway.refunds.models import Refund
@@ -18,12 +20,16 @@ __all__ = [
     "ApiKey",
     "Base",
     "Bill",
+    "Collection",
     "Customer",
     "Event",
     "IdempotencyKey",
     "LedgerEntry",
     "LedgerTransaction",
     "Merchant",
+    "MerchantPartner",
+    "Partner",
+    "PartnerRequest",
     "Payment",
     "ProviderAccount",
     "ProviderHealth",

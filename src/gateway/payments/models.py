@@ -7,7 +7,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, StrEnumColumn, UTCDateTime
-from gateway.domain import PaymentChannel, PaymentMethod, PaymentStatus
+from gateway.domain import PartnerChannel, PaymentChannel, PaymentMethod, PaymentStatus
 
 
 class Payment(Base):
@@ -57,6 +57,8 @@ class Payment(Base):
     bill_id: Mapped[str | None] = mapped_column(String(40), index=True)
     # §13: how a counter payment was taken ({"instrument", "location", "cashier"}).
     counter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # §12: where a collection partner took the money (`channel` follows from it).
+    partner_channel: Mapped[PartnerChannel | None] = mapped_column(StrEnumColumn(PartnerChannel, 20))
     next_action: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # What the adapter needs to remember between calls (e.g. the account a QR pays into).
     provider_data: Mapped[dict[str, Any]] = mapped_column(JSON)

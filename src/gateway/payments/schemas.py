@@ -8,9 +8,11 @@ from gateway.domain import (
     CURRENCY_EXPONENTS,
     MAX_AMOUNT,
     CounterInstrument,
+    PartnerChannel,
     PaymentChannel,
     PaymentMethod,
     PaymentStatus,
+    RequestedMethod,
 )
 from gateway.schemas import AbsoluteURL, Metadata, StrictModel
 
@@ -45,7 +47,7 @@ class PaymentCreate(StrictModel):
         "defaults to what remains of the bill",
     )
     currency: str = Field(default="VND", description="ISO 4217")
-    method: PaymentMethod
+    method: RequestedMethod = Field(description="`partner` is recorded by collection partners (§12) only")
     provider: str | None = Field(
         default=None,
         min_length=1,
@@ -96,6 +98,9 @@ class PaymentObject(BaseModel):
     bill_id: str | None = Field(description="The bill this payment was made for")
     customer_id: str | None = Field(description="The biller's customer whose bills and balance the funds went to")
     counter: dict[str, Any] | None = Field(description="Method `counter`: instrument, location, cashier")
+    partner_channel: PartnerChannel | None = Field(
+        default=None, description="Method `partner` (§12): where the partner took the money"
+    )
     reference: str
     description: str | None
     customer: dict[str, Any] | None

@@ -93,6 +93,7 @@ def payment_object(p: Payment) -> dict[str, Any]:
         "bill_id": p.bill_id,
         "customer_id": p.customer_id,
         "counter": p.counter,
+        "partner_channel": p.partner_channel,
         "reference": p.reference,
         "description": p.description,
         "customer": p.customer,
@@ -163,7 +164,8 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         raise ValidationFailed.field(["body", "reference"], "Field required (or name a bill_id)")
     if bill is not None:
         check_amount_for_bill(bill, amount)
-    if params.method is PaymentMethod.counter:
+    method = params.method.method
+    if method is PaymentMethod.counter:
         if params.counter is None:
             raise ValidationFailed.field(["body", "counter"], "Field required for method counter")
         if params.provider not in (None, COUNTER):
@@ -172,13 +174,11 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
     else:
         if params.counter is not None:
             raise ValidationFailed.field(["body", "counter"], "only for method counter")
-        best = (await routing.candidates(session, rt, scope, params.method, params.currency, amount, params.provider))[
-            0
-        ]
+        best = (await routing.candidates(session, rt, scope, method, params.currency, amount, params.provider))[0]
         reason = (
             "requested" if params.provider else f"priority {best.priority}" + ("" if best.healthy else ", cooling down")
         )
-        log.info("payment.routed", provider=best.adapter.name, method=params.method, reason=reason)
+        log.info("payment.routed", provider=best.adapter.name, method=method, reason=reason)
         provider, channel = best.adapter.name, PaymentChannel.online
     now = rt.clock.now()
     payment = _new_payment(
@@ -188,7 +188,7 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         livemode=scope.livemode,
         amount=amount,
         currency=params.currency,
-        method=params.method,
+        method=method,
         provider=provider,
         channel=channel,
         customer_id=bill.customer_id if bill else None,

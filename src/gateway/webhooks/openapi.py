@@ -7,6 +7,7 @@ from fastapi import FastAPI, Header
 from pydantic import BaseModel, create_model
 
 from gateway.bills.schemas import BillObject
+from gateway.collections.schemas import CollectionObject
 from gateway.customers.schemas import CustomerObject
 from gateway.domain import EventType
 from gateway.payments.schemas import PaymentObject
@@ -67,6 +68,10 @@ class ReceiptData(BaseModel):
     object: ReceiptObject
 
 
+class CollectionData(BaseModel):
+    object: CollectionObject
+
+
 # The `data` of each object an event can carry (EventType.object_type).
 _DATA: dict[str, type[BaseModel]] = {
     "payment": PaymentData,
@@ -74,6 +79,7 @@ _DATA: dict[str, type[BaseModel]] = {
     "bill": BillData,
     "customer": CustomerData,
     "receipt": ReceiptData,
+    "collection": CollectionData,
 }
 
 
