@@ -40,6 +40,31 @@ RESULT_ANSWER_SIGNED = ("error_code", "merchant_code", "order_id")
 INQUIRY_SIGNED = ("cmd", "merchant_code", "order_id", "version")
 REFUND_SIGNED = ("cmd", "merchant_code", "order_id", "originalRequestId", "refundType", "trans_amount", "version")
 
+# Modelled (PROVIDERS.md gives the requests above, not their answers): the telco API's answers are JSON, signed over
+# these fields after access_code.
+INQUIRY_ANSWER_SIGNED = (
+    "error_code",
+    "merchant_code",
+    "order_id",
+    "payment_status",
+    "trans_amount",
+    "vt_transaction_id",
+)
+REFUND_ANSWER_SIGNED = ("error_code", "merchant_code", "order_id", "refund_transaction_id")
+# Modelled: the USSD push to a feature phone (the telco prompts the phone for its PIN), form-encoded to `api_path`
+# like the other commands; answered {"error_code", "merchant_code", "order_id", "check_sum"} (PUSH_ANSWER_SIGNED).
+PUSH_COMMAND = "USSD_PUSH"
+PUSH_SIGNED = ("billcode", "cmd", "merchant_code", "msisdn", "order_id", "trans_amount", "version")
+PUSH_ANSWER_SIGNED = ("error_code", "merchant_code", "order_id")
+# Modelled, sandbox only: the sandbox telco's USSD menu lists the gateway's billers. GET
+# {gateway}/v1/providers/{provider}/billers?cmd=BILLER_LIST&version=2.0&check_sum=... (signed with the sandbox's
+# keys over cmd, version) answers {"billers": [{"biller_code", "name"}]}: the merchants that have a biller_code.
+BILLERS_COMMAND = "BILLER_LIST"
+BILLERS_SIGNED = ("cmd", "version")
+# In test mode a biller's merchant_code at the sandbox telco is its biller_code: the telco's calls for a payment its
+# subscriber started name the biller that way (signed with the sandbox's shared keys). Gateway-started test payments
+# use the sandbox account's own merchant_code.
+
 # Verify answers.
 VERIFY_OPEN = "00"  # the order is open: its amount is in trans_amount
 VERIFY_NOT_PAYABLE = "01"  # unknown or not payable
