@@ -40,6 +40,8 @@ S4_LIFECYCLES = 300.0
 S4_P99_MS = 1000.0
 S5_DELIVERIES = 1000.0
 S6_BILLS = 10_000.0
+S7_PAIRS = 200.0  # partner inquiry + payment pairs per second
+S7_P99_MS = 200.0  # for each of the two routes
 RSS_LIMIT_MB = 200.0
 
 
@@ -104,6 +106,11 @@ def evaluate(rows: list[Row]) -> None:
             row.target = f"≥{S6_BILLS:,.0f} bills/s, RSS ≤{RSS_LIMIT_MB:g} MB, 0 errors"
             row.verdict = _verdict(
                 (row.throughput or 0) >= S6_BILLS and (row.rss_mb or 0) <= RSS_LIMIT_MB and row.errors == 0
+            )
+        elif row.key in ("S7a", "S7b"):
+            row.target = f"≥{S7_PAIRS:g} pairs/s, p99 ≤{S7_P99_MS:g} ms, 0 errors"
+            row.verdict = _verdict(
+                (row.throughput or 0) >= S7_PAIRS and row.p99 is not None and row.p99 <= S7_P99_MS and row.errors == 0
             )
     servers = [r for r in rows if r.rss_of == "server" and r.rss_mb is not None]
     if servers:

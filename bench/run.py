@@ -89,7 +89,7 @@ from tlscert import TlsFiles, make_tls_files
 
 BENCH_DIR = REPO / "bench"
 RESULTS_DIR = BENCH_DIR / ".results"
-SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5", "S6")
+SCENARIOS = ("S0", "S1", "S2", "S3", "S4", "S5", "S6", "S7")
 PAYMENT_BODY = '{"amount":150000,"method":"vietqr","reference":"HIS-2026-000123","confirm":true}'
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -111,6 +111,8 @@ class Config:
     drain_timeout: float
     import_bills: int  # S6: bills imported in all
     import_batch: int  # S6: bills per request
+    collect_customers: int  # S7: customers with an open bill
+    workers: int  # S7: gateway serve --workers
     replay_keys: int
     connections: int
     generator: Literal["wrk", "httpx"]
@@ -132,6 +134,8 @@ def parse_args(argv: list[str]) -> Config:
     parser.add_argument("--drain-timeout", type=float, help="S5's bound in seconds (default 600; smoke 30)")
     parser.add_argument("--import-bills", type=int, help="bills S6 imports (default 100,000; smoke 1,000)")
     parser.add_argument("--import-batch", type=int, help="bills per S6 request (default 10,000; smoke 500)")
+    parser.add_argument("--collect-customers", type=int, help="S7's customers with open bills (default 100,000)")
+    parser.add_argument("--workers", type=int, default=1, help="S7's gateway serve --workers (default 1)")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections (default 32)")
     parser.add_argument("--generator", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument(
@@ -162,6 +166,8 @@ def parse_args(argv: list[str]) -> Config:
         drain_timeout=args.drain_timeout or (30.0 if smoke else 600.0),
         import_bills=args.import_bills or (1_000 if smoke else 100_000),
         import_batch=args.import_batch or (500 if smoke else 10_000),
+        collect_customers=args.collect_customers or (600 if smoke else 100_000),
+        workers=args.workers,
         replay_keys=100 if smoke else 1_000,
         connections=args.connections,
         generator=choose_generator(generator),
@@ -242,10 +248,10 @@ class Bench:
             raise RuntimeError(f"gateway {' '.join(args)} failed: {completed.stderr.decode()[-2000:]}")
         return completed.stdout.decode()
 
-    def start_server(self, procs: ProcessSet, label: str) -> tuple[Managed, str]:
+    def start_server(self, procs: ProcessSet, label: str, workers: int = 1) -> tuple[Managed, str]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        argv = self.gateway_cli("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1")
+        argv = self.gateway_cli("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
         server = procs.start(f"{label}-serve", argv, self.gateway_env(url), self.run_dir)
         wait_http_ok(f"{url}/healthz", server)
         return server, url
@@ -781,7 +787,7 @@ def _fifth_rates(progress: list[tuple[float, int]], total: int) -> str:
     return " → ".join(parts) if parts else "n/a"
 
 
-def _bill_csv(start: int, count: int) -> bytes:
+def _bill_csv(start: int, count: int) -> bytes:  # bench/pairs.py knows these codes, numbers and amounts
     """`count` bills of a water company's month, each for a customer of its own, created from customer_name."""
     lines = ["number,amount,currency,description,period,due_date,amount_rule,customer_code,customer_name"]
     for i in range(start, start + count):
@@ -869,6 +875,138 @@ def s6_import(bench: Bench) -> list[Row]:
     return [row]
 
 
+S7_FIRST_CUSTOMER = 300_000_000  # S7's customers and bills: a range of their own beside S6's
+
+
+def _s7_setup(client: httpx.Client, bench: Bench) -> tuple[str, str, str]:
+    """A test-mode bank partner enabled for the merchant, which gets a biller code: (biller code, partner, secret)."""
+    admin = {"Authorization": f"Bearer {bench.admin_token}"}
+    biller = f"BENCH{secrets.token_hex(3).upper()}"
+    steps = [
+        ("PATCH", f"/v1/merchants/{bench.merchant_id}", {"biller_code": biller}),
+        ("POST", "/v1/partners", {"name": "Bench Bank", "code": biller + "BANK", "kind": "bank", "mode": "test"}),
+    ]
+    answers = []
+    for method, path, body in steps:
+        response = client.request(method, path, json=body, headers=admin)
+        if response.status_code not in (200, 201):
+            raise RuntimeError(f"{method} {path} answered {response.status_code}: {response.text[:500]}")
+        answers.append(response.json())
+    partner = answers[1]
+    enabled = client.put(
+        f"/v1/merchants/{bench.merchant_id}/partners/{partner['id']}", json={"enabled": True}, headers=admin
+    )
+    if enabled.status_code != 200:
+        raise RuntimeError(f"enabling the partner answered {enabled.status_code}: {enabled.text[:500]}")
+    return biller, str(partner["id"]), str(partner["secret"])
+
+
+def _run_pairs(spec: dict[str, Any]) -> dict[str, Any]:
+    completed = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "pairs.py")],
+        input=json.dumps(spec).encode(),
+        capture_output=True,
+        timeout=spec["duration"] + 120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"bench/pairs.py failed: {completed.stderr.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(completed.stdout)
+    return result
+
+
+def s7_partners(bench: Bench) -> list[Row]:
+    cfg = bench.cfg
+    total = cfg.collect_customers
+    with bench.processes() as procs:
+        server, url = bench.start_server(procs, "S7", workers=cfg.workers)
+        with httpx.Client(base_url=url, timeout=600) as client:
+            biller, partner_id, secret = _s7_setup(client, bench)
+            seeded_at = time.monotonic()
+            for n, start in enumerate(range(S7_FIRST_CUSTOMER, S7_FIRST_CUSTOMER + total, 10_000)):
+                count = min(10_000, S7_FIRST_CUSTOMER + total - start)
+                response = client.post(
+                    "/v1/bills/import",
+                    content=_bill_csv(start, count),
+                    headers={**bench.auth, "Content-Type": "text/csv", "Idempotency-Key": f"s7-{biller}-{n}"},
+                )
+                if response.status_code != 200 or response.json()["created"] != count:
+                    raise RuntimeError(f"seeding S7 answered {response.status_code}: {response.text[:500]}")
+            seeded = time.monotonic() - seeded_at
+        asyncio.run(_admin(bench.dsn, "VACUUM ANALYZE"))
+        spec: dict[str, Any] = {
+            "base_url": url,
+            "partner_id": partner_id,
+            "secret": secret,
+            "biller_code": biller,
+            "connections": cfg.connections,
+            "duration": cfg.warmup_seconds,
+            "first_customer": S7_FIRST_CUSTOMER,
+            "customers": total,
+            "transaction_prefix": f"{biller}-w-",
+        }
+        warm = _run_pairs(spec) if cfg.warmup_seconds > 0 else {"pairs": 0}
+        used = int(warm["pairs"]) + 2 * cfg.connections  # customers the warm-up may have touched
+        spec.update(
+            duration=cfg.load_seconds,
+            first_customer=S7_FIRST_CUSTOMER + used,
+            customers=total - used,
+            transaction_prefix=f"{biller}-",
+        )
+        window = bench.cpu_window({"server": server.pid})
+        profiler = bench.profiler("S7", {"server": server.pid}, cfg.load_seconds)
+        window.start()
+        result = _run_pairs(spec)
+        cpu = window.stop()
+        cpu["load generator"] = 100 * result["cpu_seconds"] / max(result["duration"], 1e-9)
+        if profiler is not None:
+            bench.profile_sections.append(profiler.finish(result["pairs"], "pair"))
+        rss = peak_rss_mb(server.pid)
+    stored = asyncio.run(
+        _fetch(
+            bench.dsn,
+            "SELECT (SELECT count(*) FROM collections) AS collections,"
+            " (SELECT count(*) FROM bills WHERE number LIKE 'HD-2026-11-3%' AND status = 'paid') AS paid",
+        )
+    )[0]
+    pairs_per_second = result["pairs"] / result["duration"] if result["duration"] > 0 else 0.0
+    common = [
+        f"{total:,} customers with one open bill each, seeded by {-(-total // 10_000)} CSV imports in {seeded:.0f} s",
+        f"{result['pairs']:,} pairs in {result['duration']:.1f} s on {cfg.connections} connections "
+        f"(bench/pairs.py; `gateway serve --workers {cfg.workers}`)",
+        f"stored after the run: {stored['collections']:,} collections, {stored['paid']:,} of the seeded bills paid "
+        "(the warm-up's included)",
+        cpu_note(cpu),
+        *window_warnings(cpu),
+    ]
+    if result["statuses"]:
+        common.append(f"statuses {result['statuses']}")
+    if result["error_kinds"]:
+        common.append(f"errors {result['error_kinds']}")
+    common += [f"e.g. {example}" for example in result["examples"]]
+    rows = []
+    for key, title, latencies in (
+        ("S7a", "partner inquiry (of each pair)", result["inquiry_ms"]),
+        ("S7b", "partner payment (of each pair)", result["payment_ms"]),
+    ):
+        rows.append(
+            Row(
+                key,
+                title,
+                "pairs/s",
+                throughput=pairs_per_second,
+                p50=latencies["p50"],
+                p95=latencies["p95"],
+                p99=latencies["p99"],
+                errors=result["errors"],
+                rss_mb=rss,
+                rss_of="server",
+                notes=common if key == "S7a" else [],
+            )
+        )
+    return rows
+
+
 RUNNERS: dict[str, Callable[[Bench], list[Row]]] = {
     "S0": s0_ceiling,
     "S1": s1_create,
@@ -877,6 +1015,7 @@ RUNNERS: dict[str, Callable[[Bench], list[Row]]] = {
     "S4": s4_lifecycle,
     "S5": s5_drain,
     "S6": s6_import,
+    "S7": s7_partners,
 }
 TITLES = {
     "S0": "ceiling",
@@ -886,6 +1025,7 @@ TITLES = {
     "S4": "lifecycle",
     "S5": "webhook drain",
     "S6": "bulk bill import",
+    "S7": "partner inquiry + payment pairs",
 }
 
 
