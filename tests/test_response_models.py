@@ -26,6 +26,7 @@ from gateway.merchants.schemas import (
     ProviderAccountObject,
     RevokedApiKey,
 )
+from gateway.partners.schemas import MerchantPartnerObject, PartnerObject, PartnerWithSecret
 from gateway.payments.schemas import PaymentObject
 from gateway.receipts.schemas import ReceiptObject, ReceiptSettingsObject
 from gateway.refunds.schemas import RefundObject
@@ -103,6 +104,39 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "DELETE",
         "/v1/merchants/{merchant_id}/api-keys/{key_id}",
         RevokedApiKey,
+    )
+    check(
+        await client.patch(f"/v1/merchants/{merchant_id}", json={"biller_code": "BACHMAI"}, headers=ADMIN),
+        "PATCH",
+        "/v1/merchants/{merchant_id}",
+        MerchantObject,
+    )
+    partner = check(
+        await client.post("/v1/partners", json={"name": "Vietcombank", "code": "VCB", "kind": "bank"}, headers=ADMIN),
+        "POST",
+        "/v1/partners",
+        PartnerWithSecret,
+    )
+    check(await client.get("/v1/partners", headers=ADMIN), "GET", "/v1/partners", ListEnvelope[PartnerObject])
+    check(
+        await client.get(f"/v1/partners/{partner['id']}", headers=ADMIN),
+        "GET",
+        "/v1/partners/{partner_id}",
+        PartnerObject,
+    )
+    check(
+        await client.post(f"/v1/partners/{partner['id']}/rotate-secret", json={}, headers=ADMIN),
+        "POST",
+        "/v1/partners/{partner_id}/rotate-secret",
+        PartnerWithSecret,
+    )
+    check(
+        await client.put(
+            f"/v1/merchants/{merchant_id}/partners/{partner['id']}", json={"enabled": True}, headers=ADMIN
+        ),
+        "PUT",
+        "/v1/merchants/{merchant_id}/partners/{partner_id}",
+        MerchantPartnerObject,
     )
     check(
         await client.put(f"/v1/merchants/{merchant_id}/providers/vietqr", json=VIETQR_LIVE, headers=ADMIN),

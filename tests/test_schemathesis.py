@@ -3,7 +3,7 @@
 Every response must be documented (status, content type, headers, body schema) and none may be a server error.
 Stateless and bounded: MAX_EXAMPLES per operation, positive and negative cases, derandomized, so CI is
 deterministic and takes a few minutes at most. Ids of real objects (a paid payment, a refund, a webhook endpoint,
-an event, the merchant, a customer, a bill) fill the path parameters, so operations run past their 404s.
+an event, the merchant, a customer, a bill, a collection partner) fill the path parameters, so operations run past their 404s.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ CHECKS = [
 # The served document equals the committed one (tests/ops/test_operations.py): one test per operation in it.
 DOCUMENT = json.loads((Path(__file__).resolve().parents[1] / "openapi" / "openapi.json").read_text())
 PROVIDERS = ("vietqr", "vnpay", "momo")
+# Where the admin token is the key (CONTRACT §1): the merchants and Part II's operator routes.
+ADMIN_ROUTES = ("/v1/merchants", "/v1/partners")
 OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item]
 
 
@@ -108,6 +110,7 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
         open_bill = post("/v1/bills", {"customer": customer["id"], "number": "FUZZ-B1", "amount": 150000}, auth)
         to_void = post("/v1/bills", {"customer": customer["id"], "number": "FUZZ-B2", "amount": 150000}, auth)
         spare_key = post(f"/v1/merchants/{merchant['id']}/api-keys", {"mode": "test"}, ADMIN)
+        partner = post("/v1/partners", {"name": "Fuzz Bank", "code": "FUZZBANK", "kind": "bank"}, ADMIN)
         event = http.get("/v1/events?limit=1", headers=auth).json()["data"][0]
         receipt = http.get("/v1/receipts?limit=1", headers=auth).json()["data"][0]
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig())
@@ -125,6 +128,7 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
                 "bill_id": open_bill["id"],
                 "receipt_id": receipt["id"],
                 "lookup_code": receipt["lookup_code"],
+                "partner_id": partner["id"],
             },
             ids_by_operation={
                 "POST /v1/payments/{payment_id}/confirm": {"payment_id": to_confirm["id"]},
@@ -142,7 +146,7 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_every_response_is_documented(fuzzed: Fuzzed, method: str, path: str) -> None:
     operation = fuzzed.schema[path][method]
-    token = ADMIN_TOKEN if path.startswith("/v1/merchants") else fuzzed.merchant_key
+    token = ADMIN_TOKEN if path.startswith(ADMIN_ROUTES) else fuzzed.merchant_key
     authorization = {"Authorization": f"Bearer {token}"}
     names = [p.split("}")[0] for p in path.split("{")[1:]]
     real = {n: fuzzed.ids[n] for n in names if n in fuzzed.ids} | fuzzed.ids_by_operation.get(f"{method} {path}", {})

@@ -30,6 +30,7 @@ from gateway.notifications.api import router as notifications_router
 from gateway.observability import Metrics, configure_logging
 from gateway.openapi import install_openapi
 from gateway.ops.api import router as ops_router
+from gateway.partners.api import router as partners_router
 from gateway.payments.api import router as payments_router
 from gateway.receipts.api import router as receipts_router
 from gateway.refunds.api import router as refunds_router
@@ -159,6 +160,7 @@ def create_app(
         ledger_router,
         merchants_router,
         receipts_router,
+        partners_router,
         notifications_router,
         test_helpers_router,
         ops_router,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,7 +19,8 @@ _bearer = HTTPBearer(auto_error=False, description="A merchant key (sk_test_… 
 
 @dataclass(frozen=True)
 class Admin:
-    pass
+    # The admin token's Idempotency-Keys share one scope, whichever operator route they are sent to.
+    idempotency_scope: ClassVar[str] = "admin"
 
 
 Principal = MerchantScope | Admin
@@ -57,7 +58,9 @@ async def authenticate(
 
 async def require_merchant(rt: RuntimeDep, principal: Annotated[Principal, Depends(authenticate)]) -> MerchantScope:
     if isinstance(principal, Admin):
-        raise Forbidden("The admin token is accepted only on /v1/merchants; use a merchant API key.")
+        raise Forbidden(
+            "The admin token is accepted only on /v1/merchants and the operator routes; use a merchant key."
+        )
     if not principal.livemode and not rt.settings.sandbox:
         raise TestModeDisabled("Test mode is disabled on this gateway (GATEWAY_SANDBOX=false).")
     return principal

@@ -19,11 +19,11 @@ from gateway.api_support import (
     problems,
     stored,
 )
-from gateway.auth import AdminDep, RuntimeDep
+from gateway.auth import Admin, AdminDep, RuntimeDep
 from gateway.clock import isoformat
 from gateway.db import UnitOfWork
 from gateway.domain import KeyMode
-from gateway.errors import NotFound
+from gateway.errors import BillerCodeTaken, NotFound
 from gateway.idempotency.service import StoredResponse
 from gateway.merchants import service
 from gateway.merchants.repository import forget_routing
@@ -31,6 +31,7 @@ from gateway.merchants.schemas import (
     ApiKeyCreate,
     MerchantCreate,
     MerchantObject,
+    MerchantUpdate,
     MerchantWithKey,
     NewApiKey,
     ProviderAccountObject,
@@ -39,7 +40,7 @@ from gateway.merchants.schemas import (
 from gateway.schemas import ListEnvelope, list_document
 
 router = APIRouter(prefix="/v1/merchants", tags=["merchants (admin token)"])
-ADMIN_SCOPE = "admin"
+ADMIN_SCOPE = Admin.idempotency_scope
 
 
 @router.post(
@@ -47,8 +48,10 @@ ADMIN_SCOPE = "admin"
     status_code=201,
     response_model=MerchantWithKey,
     summary="Create a merchant and its first test key",
-    responses=problems(*ADMIN_TOKEN, *JSON_BODY, *IDEMPOTENT),
+    responses=problems(*ADMIN_TOKEN, *JSON_BODY, *IDEMPOTENT, BillerCodeTaken),
     openapi_extra=idempotency_key(required=False),
+    description="`biller_code` (optional) is how collection partners name the merchant (§12): unique, compared "
+    "case-insensitively, stored as given; taken, 409 `biller_code_taken`.",
 )
 async def create_merchant(
     params: MerchantCreate,
@@ -58,7 +61,9 @@ async def create_merchant(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
-        merchant, key, secret = await service.create_merchant(uow.session, rt, params.name, params.category)
+        merchant, key, secret = await service.create_merchant(
+            uow.session, rt, params.name, params.category, biller_code=params.biller_code
+        )
         return stored({**service.merchant_object(merchant), "api_key": service.new_key_object(key, secret)}, 201)
 
     return await idempotent(rt, request, ADMIN_SCOPE, idempotency_key, operation)
@@ -88,6 +93,21 @@ async def get_merchant(merchant_id: str, rt: RuntimeDep, _: AdminDep) -> Respons
     async with rt.db.transaction() as session:
         merchant = await service.get_merchant(session, merchant_id)
     return json_response(service.merchant_object(merchant))
+
+
+@router.patch(
+    "/{merchant_id}",
+    response_model=MerchantObject,
+    summary="Change a merchant's name, category or biller code",
+    responses=problems(*ADMIN_TOKEN, *JSON_BODY, NotFound, BillerCodeTaken),
+    description="Only the fields sent change; `biller_code: null` clears it. A new `biller_code` must be free, "
+    "compared case-insensitively (409 `biller_code_taken`).",
+)
+async def update_merchant(merchant_id: str, params: MerchantUpdate, rt: RuntimeDep, _: AdminDep) -> Response:
+    async with rt.db.transaction() as session:
+        merchant = await service.update_merchant(session, rt, merchant_id, params)
+        document = service.merchant_object(merchant)
+    return json_response(document)
 
 
 @router.post(

@@ -1,21 +1,59 @@
-"""SQL about merchants' keys and routing tables, and the per-process cache of routing state."""
+"""SQL about merchants, their keys and routing tables, and the per-process cache of routing state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
-from gateway.db import UTCDateTime
-from gateway.merchants.models import ApiKey, ProviderAccount, ProviderHealth
+from gateway.db import UTCDateTime, flush_in_savepoint
+from gateway.merchants.models import ApiKey, Merchant, ProviderAccount, ProviderHealth
 
 ROUTING_CACHE_TTL = timedelta(seconds=1)
 # (merchant, livemode) → (fresh until, provider accounts, providers cooling down); one per process (Runtime).
 RoutingCache = dict[tuple[str, bool], tuple[datetime, dict[str, Any], set[str]]]
+
+
+async def by_biller_code(session: AsyncSession, biller_code: str) -> Merchant | None:
+    """The merchant a partner names by `biller_code`, in any case. Billers are few (one per utility, hospital or
+    school of a province), so comparing upper-cased values needs no index of its own."""
+    stmt = (
+        select(Merchant)
+        .where(func.upper(Merchant.biller_code) == biller_code.upper())
+        .order_by(Merchant.id)  # two holders only after a race between spellings: the first one keeps it
+        .limit(1)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def biller_code_taken(session: AsyncSession, biller_code: str, *, besides: str | None = None) -> bool:
+    """Whether another merchant has the biller code, in any case."""
+    holder = await by_biller_code(session, biller_code)
+    return holder is not None and holder.id != besides
+
+
+async def write_unless_biller_code_taken(session: AsyncSession, write: Callable[[], Merchant]) -> bool:
+    """Run `write` (which builds a new merchant or changes one) and flush it; False when a concurrent request took
+    the biller code first. The caller's check before is the common case; the unique index decides a race."""
+    written: list[tuple[str | None, str]] = []
+
+    def add() -> None:
+        merchant = write()
+        written.append((merchant.biller_code, merchant.id))  # a rolled-back savepoint expires the object
+        session.add(merchant)
+
+    refused = await flush_in_savepoint(session, add)
+    if refused is None:
+        return True
+    biller_code, merchant_id = written[0]
+    if biller_code is not None and await biller_code_taken(session, biller_code, besides=merchant_id):
+        return False
+    raise refused
 
 
 async def scope_of_api_key(session: AsyncSession, secret_hash: str) -> MerchantScope | None:

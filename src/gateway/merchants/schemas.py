@@ -1,16 +1,47 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from gateway.domain import MAX_AMOUNT, KeyMode, MerchantCategory
 from gateway.schemas import StrictModel
 
+BillerCode = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="How collection partners name the merchant (§12): unique, compared case-insensitively "
+        "(`evn_hn` and `EVN_HN` are one code); stored as given",
+        examples=["EVN_HN"],
+    ),
+]
+MerchantName = Annotated[str, Field(min_length=1, max_length=200)]
+
 
 class MerchantCreate(StrictModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: MerchantName
     category: MerchantCategory
+    biller_code: BillerCode | None = None
+
+
+class MerchantUpdate(StrictModel):
+    """Only the fields sent change; `null` clears `biller_code` (`name` and `category` take none)."""
+
+    # Absent means unchanged; the document does not offer null where it is refused.
+    name: MerchantName | SkipJsonSchema[None] = None
+    category: MerchantCategory | SkipJsonSchema[None] = None
+    biller_code: BillerCode | None = None
+
+    @field_validator("name", "category", mode="after")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # validators run only on values sent, so this is an explicit null
+            raise ValueError("may not be null")
+        return value
 
 
 class ApiKeyCreate(StrictModel):
@@ -38,6 +69,7 @@ class MerchantObject(BaseModel):
     object: Literal["merchant"] = "merchant"
     name: str
     category: MerchantCategory
+    biller_code: str | None = Field(description="How collection partners name the merchant; null when unset")
     created_at: str
 
 

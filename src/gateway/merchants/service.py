@@ -12,10 +12,11 @@ from gateway.adapters.registry import UnknownProvider
 from gateway.clock import isoformat
 from gateway.crypto import SecretBox, hash_api_key, random_token
 from gateway.domain import KeyMode, MerchantCategory
-from gateway.errors import NotFound, ValidationFailed
+from gateway.errors import BillerCodeTaken, NotFound, ValidationFailed
+from gateway.merchants import repository
 from gateway.merchants.credentials import open_secrets, seal_secrets
 from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
-from gateway.merchants.schemas import ROUTING_FIELDS, RoutingSettings
+from gateway.merchants.schemas import ROUTING_FIELDS, MerchantUpdate, RoutingSettings
 from gateway.pagination import keyset_page
 from gateway.runtime import Runtime
 
@@ -28,6 +29,7 @@ def merchant_object(m: Merchant) -> dict[str, Any]:
         "object": "merchant",
         "name": m.name,
         "category": m.category,
+        "biller_code": m.biller_code,
         "created_at": isoformat(m.created_at),
     }
 
@@ -42,21 +44,59 @@ def new_key_object(key: ApiKey, secret: str) -> dict[str, Any]:
     }
 
 
+def _biller_code_taken(biller_code: str) -> BillerCodeTaken:
+    return BillerCodeTaken(
+        f"A merchant with biller code {biller_code!r} already exists (biller codes are compared case-insensitively).",
+        errors=[{"loc": ["body", "biller_code"], "msg": "already taken"}],
+    )
+
+
 async def create_merchant(
-    session: AsyncSession, rt: Runtime, name: str, category: MerchantCategory, merchant_id: str | None = None
+    session: AsyncSession,
+    rt: Runtime,
+    name: str,
+    category: MerchantCategory,
+    merchant_id: str | None = None,
+    *,
+    biller_code: str | None = None,
 ) -> tuple[Merchant, ApiKey, str]:
+    if biller_code is not None and await repository.biller_code_taken(session, biller_code):
+        raise _biller_code_taken(biller_code)
     now = rt.clock.now()
     merchant = Merchant(
         id=merchant_id or rt.ids.new("mch"),
         name=name,
         category=category.value,
+        biller_code=biller_code,
         created_at=now,
         updated_at=now,
     )
-    session.add(merchant)
-    await session.flush()
+    if not await repository.write_unless_biller_code_taken(session, lambda: merchant):
+        raise _biller_code_taken(str(biller_code))
     key, secret = await issue_api_key(session, rt, merchant.id, KeyMode.test)
     return merchant, key, secret
+
+
+async def update_merchant(session: AsyncSession, rt: Runtime, merchant_id: str, params: MerchantUpdate) -> Merchant:
+    """Only the fields sent change; `biller_code: null` clears it, a new one must be free."""
+    merchant = await get_merchant(session, merchant_id)
+    biller_code = params.biller_code
+    if biller_code is not None and await repository.biller_code_taken(session, biller_code, besides=merchant.id):
+        raise _biller_code_taken(biller_code)
+
+    def change() -> Merchant:
+        if params.name is not None:
+            merchant.name = params.name
+        if params.category is not None:
+            merchant.category = params.category.value
+        if "biller_code" in params.model_fields_set:  # sent, perhaps as null to clear it
+            merchant.biller_code = biller_code
+        merchant.updated_at = rt.clock.now()
+        return merchant
+
+    if not await repository.write_unless_biller_code_taken(session, change):
+        raise _biller_code_taken(str(biller_code))  # only a new biller code can conflict
+    return merchant
 
 
 async def issue_api_key(
