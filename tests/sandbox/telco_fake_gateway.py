@@ -110,6 +110,7 @@ class Harness:
     simulator: TelcoSimulator
     client: httpx.AsyncClient
     clock: ManualClock
+    app: FastAPI
 
     @property
     def profile(self) -> TelcoProfile:
@@ -162,4 +163,4 @@ def make_harness(profile: TelcoProfile, start: datetime | None = None) -> Harnes
     )
     app = simulator_factory(profile)(ctx)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SIMULATOR)
-    return Harness(gateway, app.state.telco, app.state.simulator, client, clock)
+    return Harness(gateway, app.state.telco, app.state.simulator, client, clock, app)
