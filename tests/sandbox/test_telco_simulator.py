@@ -508,3 +508,27 @@ async def test_pay_telco_reports_what_it_could_not_do(viettel: Harness) -> None:
     await pay_telco(viettel.client, SIMULATOR, {"order_id": "pay_1"}, "success", 150_000)
     with pytest.raises(SandboxPayerFailed):  # already paid
         await pay_telco(viettel.client, SIMULATOR, {"order_id": "pay_1"}, "success", 150_000)
+
+
+async def test_three_wrong_pins_on_the_page_fail_the_payment(viettel: Harness) -> None:
+    await viettel.client.get(viettel.profile.payment_page_path, params=redirect_query(viettel))
+    form = {"order_id": "pay_1", "phone": PHONE, "pin": "0000", "action": "pay"}
+    assert (await viettel.client.post("/_sandbox/checkout", data=form)).status_code == 400
+    assert (await viettel.client.post("/_sandbox/checkout", data=form)).status_code == 400
+    third = await viettel.client.post("/_sandbox/checkout", data=form)
+    assert third.status_code == 303 and third.headers["location"].startswith("https://his.example.vn/paid?")
+    (result,) = viettel.gateway.results
+    assert result["payment_status"] == wire.NOT_PAID and result["error_code"] == "21"
+    again = await viettel.client.post("/_sandbox/checkout", data={**form, "pin": "1234"})
+    assert again.status_code == 409 and viettel.telco.wallet(MSISDN).balance == 5_000_000
+
+
+async def test_the_control_routes_read_and_set_wallets_and_orders(viettel: Harness) -> None:
+    assert (await viettel.client.post(f"/_sandbox/wallets/{PHONE}", json={"balance": 42})).status_code == 200
+    wallet = (await viettel.client.get("/_sandbox/wallets/+84987654321")).json()
+    assert wallet == {"msisdn": MSISDN, "balance": 42, "spent_this_month": 0}
+    assert (await viettel.client.get("/_sandbox/wallets/123")).status_code == 422
+    assert (await viettel.client.get("/_sandbox/orders/pay_1")).status_code == 404
+    await pay_telco(viettel.client, SIMULATOR, {"order_id": "pay_1"}, "success", 150_000)
+    order = (await viettel.client.get("/_sandbox/orders/pay_1")).json()
+    assert order["status"] == "paid" and order["payment_status"] == wire.PAID

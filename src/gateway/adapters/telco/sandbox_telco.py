@@ -92,8 +92,9 @@ class Verified:
     customer_name: str
 
 
-class VerifyFailed(Exception):
-    """The gateway refused the order (`error_code` given) or could not be asked (`error_code` None)."""
+class GatewayCallFailed(Exception):
+    """The gateway refused the order (`error_code` given), or could not be asked or answered nothing usable
+    (`error_code` None): the payer is told the biller is unavailable."""
 
     def __init__(self, error_code: str | None, reason: str) -> None:
         super().__init__(reason)
@@ -286,18 +287,18 @@ class SandboxTelco:
                     await asyncio.sleep(VERIFY_TIMEOUT_SECONDS * 2)
         except (httpx.HTTPError, TimeoutError) as exc:
             log.warning("sandbox_telco.verify_failed", provider=self.profile.provider, error=type(exc).__name__)
-            raise VerifyFailed(None, f"verify failed: {type(exc).__name__}") from exc
+            raise GatewayCallFailed(None, f"verify failed: {type(exc).__name__}") from exc
         answer = _json_object(response)
         if response.status_code != 200 or answer is None:
-            raise VerifyFailed(None, f"verify answered HTTP {response.status_code}")
+            raise GatewayCallFailed(None, f"verify answered HTTP {response.status_code}")
         error_code = str(answer.get("error_code", ""))
         if error_code != wire.VERIFY_OPEN:
-            raise VerifyFailed(error_code, f"verify answered {error_code or 'no error_code'}")
+            raise GatewayCallFailed(error_code, f"verify answered {error_code or 'no error_code'}")
         if not self.authentic(answer, wire.VERIFY_ANSWER_SIGNED) or str(answer.get("order_id")) != order.order_id:
-            raise VerifyFailed(None, "verify answer not authentic")
+            raise GatewayCallFailed(None, "verify answer not authentic")
         amount = _amount(answer.get("trans_amount"))
         if amount is None:
-            raise VerifyFailed(None, "verify answer without a positive trans_amount")
+            raise GatewayCallFailed(None, "verify answer without a positive trans_amount")
         name = answer.get("customer_name")
         return Verified(order.amount if with_amount else amount, name if isinstance(name, str) else "")
 
@@ -308,10 +309,10 @@ class SandboxTelco:
             async with asyncio.timeout(VERIFY_TIMEOUT_SECONDS):
                 response = await self.http.get(f"{self.gateway_url}/billers", params=query)
         except (httpx.HTTPError, TimeoutError) as exc:
-            raise VerifyFailed(None, f"billers failed: {type(exc).__name__}") from exc
+            raise GatewayCallFailed(None, f"billers failed: {type(exc).__name__}") from exc
         answer = _json_object(response)
         if response.status_code != 200 or answer is None or not isinstance(answer.get("billers"), list):
-            raise VerifyFailed(None, f"billers answered HTTP {response.status_code}")
+            raise GatewayCallFailed(None, f"billers answered HTTP {response.status_code}")
         return [
             Biller(str(b["biller_code"]), str(b.get("name") or b["biller_code"]))
             for b in answer["billers"]

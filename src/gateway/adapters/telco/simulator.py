@@ -27,10 +27,10 @@ from gateway.adapters.telco import wire
 from gateway.adapters.telco.sandbox_api import answer_command
 from gateway.adapters.telco.sandbox_telco import (
     FAULTS,
+    GatewayCallFailed,
     OrderStatus,
     SandboxTelco,
     TelcoOrder,
-    VerifyFailed,
     msisdn_of,
 )
 from gateway.adapters.telco.ussd import MAX_PIN_ATTEMPTS, UssdMenu, vnd
@@ -175,7 +175,7 @@ class TelcoSimulator:
             return self.checkout_form(order, error="Sai mã PIN (Wrong PIN).", status=400)
         try:
             await telco.verify(order, with_amount=True)
-        except VerifyFailed:
+        except GatewayCallFailed:
             return _page(
                 title,
                 "<h1>Không thể thanh toán</h1><p role='alert'>Đơn vị thu không xác nhận đơn hàng. "
@@ -204,7 +204,7 @@ class TelcoSimulator:
         if request.outcome == "success":
             try:
                 await telco.verify(order, with_amount=True)
-            except VerifyFailed as exc:
+            except GatewayCallFailed as exc:
                 return JSONResponse({"error": "verify_refused", "error_code": exc.error_code, "detail": str(exc)}, 502)
             code, delivery = await telco.complete(order, msisdn)
         else:

@@ -20,10 +20,10 @@ from enum import StrEnum
 from gateway.adapters.telco import wire
 from gateway.adapters.telco.sandbox_telco import (
     Biller,
+    GatewayCallFailed,
     OrderStatus,
     SandboxTelco,
     TelcoOrder,
-    VerifyFailed,
     msisdn_of,
 )
 from gateway.masking import mask_name
@@ -205,7 +205,7 @@ class UssdMenu:
             return self._again(session, INVALID_CHOICE)
         try:
             session.billers = await self.telco.billers()
-        except VerifyFailed:
+        except GatewayCallFailed:
             return Reply(BUSY, ended=True)
         if not session.billers:
             return Reply("Chua co don vi nao nhan thanh toan.", ended=True)
@@ -247,7 +247,7 @@ class UssdMenu:
         order.biller_name = session.biller.name
         try:
             verified = await self.telco.verify(order, with_amount=False)
-        except VerifyFailed as exc:
+        except GatewayCallFailed as exc:
             del self.telco.orders[order.order_id]  # no money moved, no result: the order never existed
             if exc.error_code is None:
                 return Reply(BUSY, ended=True)
@@ -290,7 +290,7 @@ class UssdMenu:
         if session.pushed:  # a gateway-started order is verified with its amount once the payer agrees
             try:
                 await self.telco.verify(order, with_amount=True)
-            except VerifyFailed as exc:
+            except GatewayCallFailed as exc:
                 return Reply(BUSY if exc.error_code is None else "Don vi tu choi giao dich.", ended=True)
         code, _delivery = await self.telco.complete(order, session.msisdn)
         balance = vnd(wallet.balance)
@@ -309,6 +309,6 @@ class UssdMenu:
     async def _biller_name(self, merchant_code: str) -> str:
         try:
             billers = await self.telco.billers()
-        except VerifyFailed:
+        except GatewayCallFailed:
             billers = []
         return next((b.name for b in billers if b.biller_code == merchant_code), merchant_code)
