@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, worker, migrate, merchant, ledger, sandbox, demo-key, openapi."""
+"""The `gateway` command: serve, worker, migrate, merchant, ledger, sandbox, phone, demo-key, openapi."""
 
 from __future__ import annotations
 
@@ -246,6 +246,51 @@ def sandbox(
         faults=settings.is_development,
     )
     uvicorn.run(sandbox_app, host=host, port=port, access_log=False, log_config=None)
+
+
+@app.command("phone")
+def phone_command(
+    provider: Annotated[str, typer.Option(help="The telco: viettel_money, vnpt_money or mobifone_money")],
+    number: Annotated[str, typer.Option("--phone", help="The subscriber's phone number, e.g. 0987654321")],
+    url: Annotated[str, typer.Option(help="The gateway (its sandbox answers at /sandbox/<provider>)")] = (
+        "http://127.0.0.1:8000"
+    ),
+    service_code: Annotated[str | None, typer.Option(help="The USSD code dialled (default: the telco's)")] = None,
+) -> None:
+    """Play a feature phone on a sandbox telco's USSD menu: type each input, or pipe them in one a line."""
+    import httpx
+
+    from gateway.adapters.telco.wire import PROFILES
+    from gateway.sandbox.phone import play_phone
+
+    profiles = {p.provider: p for p in PROFILES}
+    if provider not in profiles:
+        typer.echo(f"unknown telco {provider!r}: one of {', '.join(profiles)}", err=True)
+        raise typer.Exit(2)
+    piped = not sys.stdin.isatty()
+
+    def read_line() -> str | None:
+        typer.echo("> ", nl=False)
+        line = sys.stdin.readline()
+        if not line:
+            typer.echo()
+            return None
+        if piped:  # a terminal shows what was typed; a pipe does not
+            typer.echo(line.rstrip("\n"))
+        return line.rstrip("\r\n")
+
+    async def run() -> int:
+        async with httpx.AsyncClient(timeout=30) as http:
+            return await play_phone(
+                http,
+                f"{url.rstrip('/')}/sandbox/{provider}/ussd",
+                number,
+                service_code or profiles[provider].ussd_service_code,
+                read_line,
+                typer.echo,
+            )
+
+    raise typer.Exit(asyncio.run(run()))
 
 
 @app.command()

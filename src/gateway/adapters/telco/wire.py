@@ -132,6 +132,8 @@ class TelcoProfile:
     pending_codes: frozenset[str] = frozenset()
     # Codes of a status query meaning the telco has no such order.
     unknown_order_codes: frozenset[str] = frozenset()
+    # How the telco's transaction ids begin (`vt_transaction_id`, `refund_transaction_id`): VT123456789.
+    transaction_prefix: str = "VT"
 
     def failure_code(self, code: str) -> str:
         if code == self.limit_code:
@@ -182,6 +184,7 @@ VNPT_MONEY = TelcoProfile(
     limit_code="10",
     pending_codes=frozenset({"02"}),
     unknown_order_codes=frozenset({"04"}),
+    transaction_prefix="VNPT",
 )
 MOBIFONE_MONEY = TelcoProfile(
     provider="mobifone_money",
@@ -201,6 +204,7 @@ MOBIFONE_MONEY = TelcoProfile(
     limit_code="M17",
     pending_codes=frozenset({"M03"}),
     unknown_order_codes=frozenset({"M05"}),
+    transaction_prefix="MF",
 )
 
 PROFILES: tuple[TelcoProfile, ...] = (VIETTEL_MONEY, VNPT_MONEY, MOBIFONE_MONEY)
