@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth_types import MerchantScope
 from gateway.db import UTCDateTime
-from gateway.merchants.models import ApiKey, ProviderAccount, ProviderHealth
+from gateway.merchants.models import ApiKey, Merchant, ProviderAccount, ProviderHealth
 
 ROUTING_CACHE_TTL = timedelta(seconds=1)
 # (merchant, livemode) → (fresh until, provider accounts, providers cooling down); one per process (Runtime).
@@ -115,3 +115,19 @@ async def count_failure(
             },
         )
     )
+
+
+async def biller_by_code(session: AsyncSession, biller_code: str) -> Merchant | None:
+    """The merchant collection partners and telcos name by `biller_code` (stored upper-case)."""
+    stmt = select(Merchant).where(Merchant.biller_code == biller_code.upper())
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def billers(session: AsyncSession) -> list[tuple[str, str]]:
+    """(biller_code, name) of every merchant that has a biller code, by name."""
+    stmt = (
+        select(Merchant.biller_code, Merchant.name)
+        .where(Merchant.biller_code.is_not(None))
+        .order_by(Merchant.name, Merchant.biller_code)
+    )
+    return [(str(code), name) for code, name in (await session.execute(stmt)).all()]
