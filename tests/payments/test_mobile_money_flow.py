@@ -9,10 +9,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from gateway.adapters.telco import wire
+from gateway.app import create_app
 from gateway.clock import ManualClock
 from gateway.janitor import check_payments_once
 from gateway.runtime import Runtime
@@ -23,6 +25,7 @@ from tests.conftest import (
     events_of,
     get_payment,
     ledger_of,
+    make_settings,
     pay,
     refund,
     sandbox_secrets,
@@ -406,3 +409,13 @@ async def test_the_sandbox_lists_its_billers(client: httpx.AsyncClient, merchant
     forged = await client.get(f"/v1/providers/{PROVIDER}/billers", params={**query, "check_sum": "x"})
     assert forged.status_code == 400
     assert (await client.get("/v1/providers/vnpay/billers", params=query)).status_code == 404
+
+
+async def test_without_the_sandbox_there_is_no_biller_list(database_url: str, clock: ManualClock) -> None:
+    application = create_app(make_settings(database_url, sandbox=False), clock=clock, background=False)
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            query = {"cmd": "BILLER_LIST", "version": "2.0", "check_sum": "x"}
+            response = await client.get(f"/v1/providers/{PROVIDER}/billers", params=query)
+    assert response.status_code == 404
