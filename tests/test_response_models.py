@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from gateway.adapters.telco import wire as telco_wire
 from gateway.bills.schemas import BillImportResult, BillObject
 from gateway.customers.schemas import CustomerObject
 from gateway.domain import EventType
@@ -26,6 +27,7 @@ from gateway.merchants.schemas import (
     ProviderAccountObject,
     RevokedApiKey,
 )
+from gateway.notifications.schemas import BillerList, VerifyOrderAnswer
 from gateway.partners.schemas import MerchantPartnerObject, PartnerObject, PartnerWithSecret
 from gateway.payments.schemas import PaymentObject
 from gateway.receipts.schemas import ReceiptObject, ReceiptSettingsObject
@@ -37,7 +39,7 @@ from gateway.webhooks.openapi import event_model
 from gateway.webhooks.schemas import AttemptObject, DeletedEndpoint, EndpointObject, RedeliveryObject
 from tests.allocation.factories import make_customer
 from tests.allocation.test_allocation import transfer
-from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, pay
+from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, pay, sandbox_secrets
 
 
 def assert_is_model(model: type[BaseModel], document: Any) -> None:
@@ -369,6 +371,25 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "POST",
         "/v1/test-helpers/customers/{customer_id}/transfer",
         PaymentObject,
+    )
+
+    verify = {"billcode": "HD0001", "merchant_code": "UNKNOWN", "order_id": "VT1", "check_sum": "x"}
+    check(
+        await client.post("/v1/providers/viettel_money/verify", data=verify),
+        "POST",
+        "/v1/providers/{provider}/verify",
+        VerifyOrderAnswer,
+    )
+    keys = sandbox_secrets(rt, "viettel_money")
+    billers = {"cmd": "BILLER_LIST", "version": "2.0"}
+    billers["check_sum"] = telco_wire.sign(
+        keys["hash_key"], keys["access_code"], billers, telco_wire.BILLERS_SIGNED, "base64"
+    )
+    check(
+        await client.get("/v1/providers/viettel_money/billers", params=billers),
+        "GET",
+        "/v1/providers/{provider}/billers",
+        BillerList,
     )
 
     assert check.routes == check.documented()

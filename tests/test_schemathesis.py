@@ -50,7 +50,7 @@ CHECKS = [
 ]
 # The served document equals the committed one (tests/ops/test_operations.py): one test per operation in it.
 DOCUMENT = json.loads((Path(__file__).resolve().parents[1] / "openapi" / "openapi.json").read_text())
-PROVIDERS = ("vietqr", "vnpay", "momo")
+PROVIDERS = ("vietqr", "vnpay", "momo", "viettel_money", "vnpt_money", "mobifone_money")
 # Where the admin token is the key (CONTRACT §1): the merchants and Part II's operator routes.
 ADMIN_ROUTES = ("/v1/merchants", "/v1/partners")
 OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item]

@@ -14,7 +14,7 @@ from asgi_lifespan import LifespanManager
 from gateway.app import create_app
 from gateway.clock import ManualClock
 from gateway.runtime import Runtime
-from tests.conftest import BASE_URL, create_merchant, make_settings, pay
+from tests.conftest import ADMIN, BASE_URL, create_merchant, make_settings, pay
 
 DIST = Path(__file__).parent / "example_provider" / "installed"
 
@@ -36,6 +36,11 @@ async def test_an_installed_provider_is_paid_end_to_end_in_test_mode(
     client, rt = gateway
     assert "examplepay" in rt.registry.names()
     merchant = await create_merchant(client)
+    # Built-in providers take mobile money too: the merchant prefers the installed one.
+    preferred = await client.put(
+        f"/v1/merchants/{merchant.id}/providers/examplepay", json={"priority": 1}, headers=ADMIN
+    )
+    assert preferred.status_code == 200, preferred.text
     body = {"amount": 42000, "method": "mobile_money", "reference": "HD-0001", "confirm": True}
     created = await client.post("/v1/payments", json=body, headers=merchant.idem())
     assert created.status_code == 201, created.text

@@ -85,6 +85,8 @@ class StartPayment:
     return_url: str | None
     expires_at: datetime
     created_at: datetime
+    # Method-specific choices of the request, by method (e.g. {"mobile_money": {"push": True}}).
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -339,17 +341,67 @@ class StaticTransferCodes(Protocol):
 
 
 @runtime_checkable
+class AcknowledgesRequest(Protocol):
+    """A provider whose answer to a notification echoes and signs fields of that notification (the telcos' result
+    answer): the core then calls this instead of `acknowledge`. `credentials` are the account whose signature
+    matched, None for a callback nobody signed (its answer is then signed by no one either)."""
+
+    def acknowledge_request(
+        self, outcome: NotificationOutcome, request: InboundRequest, credentials: ProviderCredentials | None
+    ) -> OutboundResponse: ...
+
+
+@dataclass(frozen=True)
+class InquiryRequest:
+    """A provider asking what a code owes before its payer pays (the telco's verify-order), once its signature is
+    checked."""
+
+    code: str  # what the payer typed (a bill number or a customer code), or the gateway's payment id
+    order_id: str  # the provider's order: a payment of the gateway's, or its own for a payer-started payment
+    amount: int | None  # the amount it asks to collect, when it names one
+
+
+class InquiryStatus(StrEnum):
+    payable = "payable"  # the amount is due: the provider may collect it
+    not_payable = "not_payable"  # unknown, paid, void, or nothing due
+    rejected = "rejected"  # the signature does not hold (or no account is known)
+    error = "error"  # the gateway could not answer
+
+
+@dataclass(frozen=True)
+class InquiryAnswer:
+    status: InquiryStatus
+    amount: int | None = None
+    customer_name: str | None = None  # masked, for the payer's screen
+
+
+@runtime_checkable
 class BillInquiry(Protocol):
     """The provider asks the gateway what a bill or customer code owes before its payer pays (a payer-started
-    payment). Not implemented yet: the telco mobile-money adapter (Viettel/VNPT/MobiFone "verify order") and the
-    national public-service platform ("Inquiry") will, per PROVIDERS.md."""
+    payment: the telco's "verify order"; the national platform's "Inquiry" next)."""
 
-    def verify_bill_inquiry(self, request: InboundRequest, credentials: ProviderCredentials, now: datetime) -> str:
-        """Check the inquiry's signature and give the bill or customer code it asks about."""
+    def inquiry_account(self, request: InboundRequest) -> str | None:
+        """Which account's credentials should verify this inquiry (read before it is trusted)."""
         ...
 
-    def answer_bill_inquiry(self, code: str, amount_due: int | None) -> OutboundResponse:
-        """The answer in the provider's format: the amount due, or nothing due (None)."""
+    def verify_bill_inquiry(self, request: InboundRequest, credentials: ProviderCredentials) -> InquiryRequest:
+        """Check the inquiry's signature and parse it; raise NotificationRejected if it cannot be trusted."""
+        ...
+
+    def answer_bill_inquiry(
+        self, request: InboundRequest, credentials: ProviderCredentials | None, answer: InquiryAnswer
+    ) -> OutboundResponse:
+        """The answer in the provider's format, signed by `credentials` (None: a caller nobody authenticated)."""
+        ...
+
+
+@runtime_checkable
+class SandboxBillers(Protocol):
+    """Test mode: the provider's sandbox lists the gateway's billers (the merchants with a biller_code) for its
+    payers to pick, and names a biller by that code, signed with the sandbox's own keys."""
+
+    def verify_biller_list_request(self, request: InboundRequest, credentials: ProviderCredentials) -> None:
+        """Raise NotificationRejected unless the sandbox signed this request."""
         ...
 
 

@@ -30,12 +30,14 @@ async def send_provider_request(
     url: str,
     *,
     json: object = None,
+    data: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> httpx.Response:
-    """The provider's answer, whatever its HTTP status (reading it is the adapter's job)."""
+    """The provider's answer, whatever its HTTP status (reading it is the adapter's job); `data` is sent
+    form-encoded."""
     try:
         async with asyncio.timeout(_overall_bound(http)):
-            return await http.request(method, url, json=json, headers=headers)
+            return await http.request(method, url, json=json, data=data, headers=headers)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
         # A ConnectTimeout is as certain as a refused connection: httpx writes the first byte of a request only
         # once the connection (TCP and TLS) is up, so a timeout while connecting means the provider got nothing.

@@ -9,6 +9,8 @@ import structlog
 
 from gateway.adapters.base import PaymentAdapter, Refunds
 from gateway.adapters.momo.adapter import MoMoAdapter
+from gateway.adapters.telco.adapter import TelcoAdapter
+from gateway.adapters.telco.wire import PROFILES as TELCO_PROFILES
 from gateway.adapters.vietqr.adapter import VietQRAdapter
 from gateway.adapters.vnpay.adapter import VNPayAdapter
 from gateway.domain import PaymentMethod
@@ -68,4 +70,6 @@ class AdapterRegistry:
 
 def installed_registry() -> AdapterRegistry:
     """The built-in providers (one line each) and every installed package's."""
-    return AdapterRegistry.with_installed([VietQRAdapter(), VNPayAdapter(), MoMoAdapter()])
+    return AdapterRegistry.with_installed(
+        [VietQRAdapter(), VNPayAdapter(), MoMoAdapter(), *(TelcoAdapter(profile) for profile in TELCO_PROFILES)]
+    )

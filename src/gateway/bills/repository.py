@@ -28,6 +28,10 @@ async def get(session: AsyncSession, scope: MerchantScope, bill_id: str) -> Bill
     return (await session.execute(_scoped(scope).where(Bill.id == bill_id))).scalar_one_or_none()
 
 
+async def by_number(session: AsyncSession, scope: MerchantScope, number: str) -> Bill | None:
+    return (await session.execute(_scoped(scope).where(Bill.number == number))).scalar_one_or_none()
+
+
 async def number_taken(session: AsyncSession, scope: MerchantScope, number: str) -> bool:
     stmt = select(Bill.id).where(
         Bill.merchant_id == scope.merchant_id, Bill.livemode == scope.livemode, Bill.number == number

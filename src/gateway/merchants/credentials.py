@@ -9,9 +9,10 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.adapters.base import PaymentAdapter, ProviderContext, ProviderCredentials
+from gateway.adapters.base import PaymentAdapter, ProviderContext, ProviderCredentials, SandboxBillers
 from gateway.adapters.testmode import Sandboxed
 from gateway.errors import ProviderNotConfigured, TestModeDisabled
+from gateway.merchants import repository
 from gateway.merchants.models import ProviderAccount
 from gateway.runtime import Runtime
 
@@ -114,4 +115,30 @@ async def notification_credentials(
     sandbox = _sandbox(rt, adapter)
     if sandbox is not None and (account_key is None or adapter.account_key(sandbox.settings) == account_key):
         candidates.append(sandbox)
+    elif sandbox is not None and account_key and isinstance(adapter, SandboxBillers):
+        biller = await sandbox_biller_credentials(session, sandbox, account_key)
+        if biller is not None:
+            candidates.append(biller)
     return candidates
+
+
+def sandbox_credentials(rt: Runtime, adapter: PaymentAdapter) -> ProviderCredentials | None:
+    """The shared test-mode account, or None when test mode is off."""
+    return _sandbox(rt, adapter)
+
+
+async def sandbox_biller_credentials(
+    session: AsyncSession, sandbox: ProviderCredentials, biller_code: str
+) -> ProviderCredentials | None:
+    """A sandbox that serves billers names a merchant by its biller_code (signed with the sandbox's keys): the
+    sandbox account as that merchant's, its merchant_code the biller code."""
+    merchant = await repository.by_biller_code(session, biller_code)
+    if merchant is None or merchant.biller_code != biller_code:
+        return None
+    return ProviderCredentials(
+        livemode=False,
+        merchant_id=merchant.id,
+        settings={**sandbox.settings, "merchant_code": merchant.biller_code},
+        secrets=sandbox.secrets,
+        base_url=sandbox.base_url,
+    )

@@ -153,3 +153,13 @@ async def count_failure(
             },
         )
     )
+
+
+async def billers(session: AsyncSession) -> list[tuple[str, str]]:
+    """(biller_code, name) of every merchant that has a biller code, by name."""
+    stmt = (
+        select(Merchant.biller_code, Merchant.name)
+        .where(Merchant.biller_code.is_not(None))
+        .order_by(Merchant.name, Merchant.biller_code)
+    )
+    return [(str(code), name) for code, name in (await session.execute(stmt)).all()]

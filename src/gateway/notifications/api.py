@@ -10,7 +10,8 @@ from gateway.adapters.base import InboundRequest
 from gateway.api_support import PARAMETERS, PAYLOAD_TOO_LARGE, json_response, problems
 from gateway.auth import RuntimeDep
 from gateway.errors import DATABASE_UNAVAILABLE, InvalidSignature, NotFound
-from gateway.notifications.schemas import ReturnStatus
+from gateway.notifications.inquiries import answer_inquiry, sandbox_billers
+from gateway.notifications.schemas import BillerList, ReturnStatus, VerifyOrderAnswer
 from gateway.notifications.service import receive_notification, verify_browser_return
 
 router = APIRouter(tags=["provider callbacks"])
@@ -91,6 +92,35 @@ async def provider_return(provider: str, request: Request, rt: RuntimeDep) -> Re
     separator = "&" if urlsplit(visit.return_url).query else "?"
     target = f"{visit.return_url}{separator}{urlencode({'payment_id': visit.payment_id, 'status': visit.status})}"
     return RedirectResponse(target, status_code=303)
+
+
+@router.post(
+    "/v1/providers/{provider}/verify",
+    response_model=VerifyOrderAnswer,
+    summary="A telco's verify-order call (mobile money, §15)",
+    description="No API key: the telco's check_sum is verified with the account its `merchant_code` names. "
+    "Form or JSON body. `billcode` is the gateway's payment (a gateway-started payment) or a bill number or "
+    "customer code of the merchant: an open one answers `00` with the amount due and creates the payment its "
+    "result will settle (once per telco `order_id`); an unknown or unpayable one `01`, a bad check_sum `02`. "
+    "Every call is kept for audit.",
+    responses=problems(*PARAMETERS, PAYLOAD_TOO_LARGE, NotFound, DATABASE_UNAVAILABLE),
+)
+async def provider_verify(provider: str, request: Request, rt: RuntimeDep) -> Response:
+    answer = await answer_inquiry(rt, provider, _inbound(request, await request.body()))
+    return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
+
+
+@router.get(
+    "/v1/providers/{provider}/billers",
+    response_model=BillerList,
+    summary="The billers a telco's sandbox lists on its USSD menu (test mode only)",
+    description="Signed by the sandbox telco (`cmd=BILLER_LIST`, `version`, `check_sum` over cmd and version). "
+    "Every merchant with a `biller_code`, by name. 404 when GATEWAY_SANDBOX is off.",
+    responses=problems(*PARAMETERS, NotFound, InvalidSignature, DATABASE_UNAVAILABLE),
+)
+async def provider_billers(provider: str, request: Request, rt: RuntimeDep) -> Response:
+    billers = await sandbox_billers(rt, provider, _inbound(request, b""))
+    return json_response({"billers": billers})
 
 
 def _inbound(request: Request, body: bytes) -> InboundRequest:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.domain import PaymentStatus
 
@@ -8,3 +8,29 @@ from gateway.domain import PaymentStatus
 class ReturnStatus(BaseModel):
     payment_id: str
     status: PaymentStatus
+
+
+class VerifyOrderAnswer(BaseModel):
+    """The answer to a telco's verify-order (§15), in the telco's format."""
+
+    billcode: str
+    error_code: str = Field(
+        description="`00` open (amount in trans_amount), `01` unknown or not payable, `02` bad check_sum, `03` other"
+    )
+    merchant_code: str
+    order_id: str
+    trans_amount: str
+    check_sum: str = Field(
+        description="Over billcode, error_code, merchant_code, order_id, trans_amount; empty "
+        "when the call's own check_sum did not hold"
+    )
+    customer_name: str | None = Field(default=None, description="Masked, for the payer's screen (not signed)")
+
+
+class Biller(BaseModel):
+    biller_code: str
+    name: str
+
+
+class BillerList(BaseModel):
+    billers: list[Biller]

@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.adapters.base import (
+    AcknowledgesRequest,
     FundsReceived,
     InboundRequest,
     NotificationRejected,
@@ -61,10 +62,11 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
     payment_id: str | None = None
     refund_id: str | None = None
     genuine = False
+    matched: ProviderCredentials | None = None
     try:
         async with rt.db.transaction() as session:
             candidates = await notification_credentials(session, rt, adapter, adapter.notification_account(inbound))
-            verified = _verify(adapter, inbound, candidates, now)
+            verified, matched = _verify(adapter, inbound, candidates, now)
             if isinstance(verified, NotificationUnusable):
                 genuine, outcome, detail = True, verified.outcome, verified.reason
                 log.warning("notification.unusable", provider=provider, reason=verified.reason)
@@ -72,16 +74,16 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
                 outcome, detail = Outcome.rejected, verified
             else:
                 genuine = True
-                events, credentials = verified
-                results = [await apply_provider_event(session, rt, adapter, credentials, event) for event in events]
+                assert matched is not None
+                results = [await apply_provider_event(session, rt, adapter, matched, event) for event in verified]
                 applied = _summarise(results)
                 outcome, detail = applied.outcome, applied.detail
                 payment_id, refund_id = applied.payment_id, applied.refund_id
-            session.add(_audit_row(rt, provider, inbound, now, outcome, genuine, detail, payment_id, refund_id))
+            session.add(audit_row(rt, provider, inbound, now, outcome, genuine, detail, payment_id, refund_id))
     except Exception as exc:
         log.exception("notification.failed", provider=provider, error=type(exc).__name__)
         outcome, detail = Outcome.error, type(exc).__name__
-        await _store_failed(rt, provider, inbound, now, genuine, detail)
+        await store_failed_audit(rt, provider, inbound, now, genuine, detail)
     rt.metrics.notifications.labels(provider, outcome).inc()
     log.info(
         "notification.received",
@@ -91,21 +93,24 @@ async def receive_notification(rt: Runtime, provider: str, inbound: InboundReque
         payment_id=payment_id,
         refund_id=refund_id,
     )
+    if isinstance(adapter, AcknowledgesRequest):
+        return adapter.acknowledge_request(outcome, inbound, matched if genuine else None)
     return adapter.acknowledge(outcome)
 
 
 def _verify(
     adapter: PaymentAdapter, inbound: InboundRequest, candidates: list[ProviderCredentials], now: datetime
-) -> tuple[Sequence[ProviderEvent], ProviderCredentials] | NotificationUnusable | str:
+) -> tuple[Sequence[ProviderEvent] | NotificationUnusable | str, ProviderCredentials | None]:
+    """The notification's events and the account whose signature matched; or why it cannot be trusted."""
     reason = "no account matches this notification"
     for credentials in candidates:
         try:
             return adapter.verify_notification(inbound, credentials, now), credentials
         except NotificationUnusable as exc:
-            return exc  # this account's signature matched: no other account's can
+            return exc, credentials  # this account's signature matched: no other account's can
         except NotificationRejected as exc:
             reason = exc.reason
-    return reason
+    return reason, None
 
 
 @dataclass(frozen=True)
@@ -322,7 +327,7 @@ async def _apply_refund(
     return AppliedEvent(Outcome.applied if changed else Outcome.duplicate, None, payment.id, refund.id)
 
 
-def _audit_row(
+def audit_row(
     rt: Runtime,
     provider: str,
     inbound: InboundRequest,
@@ -360,12 +365,12 @@ def _audit_row(
     )
 
 
-async def _store_failed(
+async def store_failed_audit(
     rt: Runtime, provider: str, inbound: InboundRequest, now: datetime, verified: bool, detail: str
 ) -> None:
     try:
         async with rt.db.transaction() as session:
-            session.add(_audit_row(rt, provider, inbound, now, Outcome.error, verified, detail, None, None))
+            session.add(audit_row(rt, provider, inbound, now, Outcome.error, verified, detail, None, None))
     except Exception:
         log.exception("notification.audit_failed", provider=provider)
 

@@ -38,6 +38,16 @@ class CounterDetails(StrictModel):
     cashier: str | None = Field(default=None, min_length=1, max_length=120)
 
 
+class MobileMoneyOptions(StrictModel):
+    """Method `mobile_money` (§15): how the telco reaches the payer."""
+
+    push: StrictBool = Field(
+        default=False,
+        description="Prompt the payer's feature phone for its PIN by USSD (needs `customer.phone`) instead of "
+        "redirecting to the telco's page",
+    )
+
+
 class PaymentCreate(StrictModel):
     amount: StrictInt | None = Field(
         default=None,
@@ -73,6 +83,7 @@ class PaymentCreate(StrictModel):
     counter: CounterDetails | None = Field(
         default=None, description="Required with method `counter` (and only then): how the cashier took the money"
     )
+    mobile_money: MobileMoneyOptions | None = Field(default=None, description="Only with method `mobile_money`")
 
     _currency = field_validator("currency")(check_currency)
 

@@ -29,8 +29,8 @@ from gateway.bills.models import Bill
 from gateway.clock import isoformat
 from gateway.customers import repository as customers
 from gateway.customers.models import Customer
-from gateway.db import UnitOfWork
-from gateway.domain import AmountRule, EventType, PaymentChannel, PaymentMethod, PaymentStatus
+from gateway.db import UnitOfWork, flush_in_savepoint
+from gateway.domain import AmountRule, EventType, PaymentChannel, PaymentMethod, PaymentStatus, RequestedMethod
 from gateway.errors import (
     AmountNotAllowed,
     BillNotPayable,
@@ -174,6 +174,7 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
     else:
         if params.counter is not None:
             raise ValidationFailed.field(["body", "counter"], "only for method counter")
+        _check_mobile_money(params)
         best = (await routing.candidates(session, rt, scope, method, params.currency, amount, params.provider))[0]
         reason = (
             "requested" if params.provider else f"priority {best.priority}" + ("" if best.healthy else ", cooling down")
@@ -199,13 +200,25 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         customer=params.customer.model_dump(exclude_none=True) if params.customer else None,
         metadata_=dict(params.metadata),
         return_url=params.return_url,
-        provider_data={"routing": {"explicit": params.provider is not None, "tried": []}},
+        provider_data={
+            "routing": {"explicit": params.provider is not None, "tried": []},
+            **({"mobile_money": params.mobile_money.model_dump()} if params.mobile_money else {}),
+        },
         expires_at=now + timedelta(seconds=params.expires_in),
     )
     # Written when the transaction commits (with the status the confirmation gives it, in one INSERT), or at a
     # checkpoint before a provider is called over the network.
     session.add(payment)
     return payment
+
+
+def _check_mobile_money(params: PaymentCreate) -> None:
+    if params.mobile_money is None:
+        return
+    if params.method is not RequestedMethod.mobile_money:
+        raise ValidationFailed.field(["body", "mobile_money"], "only for method mobile_money")
+    if params.mobile_money.push and not (params.customer and params.customer.phone):
+        raise ValidationFailed.field(["body", "customer", "phone"], "a USSD push needs the payer's phone")
 
 
 def _new_payment(rt: Runtime, now: datetime, **fields: Any) -> Payment:
@@ -290,6 +303,58 @@ async def payment_for_customer_funds(
     return payment
 
 
+async def payment_for_inquiry(
+    session: AsyncSession,
+    rt: Runtime,
+    customer: Customer,
+    bill: Bill | None,
+    *,
+    method: PaymentMethod,
+    provider: str,
+    provider_reference: str,
+    amount: int,
+    reference: str,
+    provider_data: dict[str, Any],
+    description: str,
+    expires_in: timedelta,
+) -> Payment:
+    """A provider asked what `reference` owes before its payer pays (a telco's verify-order): the payment its
+    result will settle, awaiting the payer. One per provider order: a repeated inquiry finds the first."""
+    now = rt.clock.now()
+    payment = _new_payment(
+        rt,
+        now,
+        merchant_id=customer.merchant_id,
+        livemode=customer.livemode,
+        amount=amount,
+        currency=customer.currency,
+        method=method,
+        provider=provider,
+        provider_reference=provider_reference,
+        channel=PaymentChannel.online,
+        customer_id=customer.id,
+        bill_id=bill.id if bill else None,
+        reference=reference,
+        description=description,
+        customer={"name": customer.name, "external_id": customer.code},
+        metadata_={},
+        provider_data=provider_data,
+        expires_at=now + expires_in,
+    )
+    refused = await flush_in_savepoint(session, lambda: session.add(payment))
+    if refused is not None:
+        # A concurrent inquiry for the same order created it first (the unique index on the provider's reference).
+        existing = await repository.by_provider_reference(
+            session, provider, [provider_reference], customer.livemode, customer.merchant_id, lock=True
+        )
+        if existing is None:
+            raise refused
+        return existing
+    await change_status(session, rt, payment, S.requires_action)
+    log.info("payment.for_inquiry", payment_id=payment.id, customer_id=customer.id, provider=provider)
+    return payment
+
+
 async def record_counter_payment(session: AsyncSession, rt: Runtime, payment: Payment) -> None:
     """A cashier took the money: it is received now, posted against the merchant's counter account."""
     await record_funds_received(session, rt, payment, payment.amount, f"counter:{payment.id}")
@@ -306,9 +371,12 @@ def _start_request(payment: Payment) -> StartPayment:
         return_url=payment.return_url,
         expires_at=payment.expires_at,
         created_at=payment.created_at,
+        options={name: payment.provider_data[name] for name in _START_OPTIONS if name in payment.provider_data},
     )
 
 
+# The request's method-specific choices, kept in provider_data and handed to the adapter that starts it.
+_START_OPTIONS = ("mobile_money",)
 StartOutcome = routing.StartOutcome
 
 

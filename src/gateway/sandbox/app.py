@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import httpx
+import structlog
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,6 +22,8 @@ from gateway.adapters.testmode import Sandboxed, SimulatorContext
 from gateway.clock import Clock
 from gateway.crypto import SecretBox
 from gateway.errors import problem_response
+
+log = structlog.get_logger("gateway.sandbox")
 
 IN_PROCESS = "gateway.in_process"
 # `_sandbox/` routes a payer's browser posts to from a simulator's payment page.
@@ -93,7 +96,11 @@ def create_sandbox_app(
             http=http,
             clock=clock,
         )
-        simulators[adapter.name] = spec.simulator(context)
+        try:
+            simulators[adapter.name] = spec.simulator(context)
+        except Exception as exc:  # like a broken plug-in, a simulator that cannot start must not stop the gateway
+            log.error("sandbox.simulator_failed", provider=adapter.name, error=f"{type(exc).__name__}: {exc}"[:200])
+            continue
         app.mount(f"/{adapter.name}", simulators[adapter.name])
     app.state.simulators = simulators
     app.add_middleware(ControlRoutesGuard, open_to_network=control_open_to_network, faults=faults)

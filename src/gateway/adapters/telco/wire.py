@@ -65,6 +65,10 @@ BILLERS_SIGNED = ("cmd", "version")
 # subscriber started name the biller that way (signed with the sandbox's shared keys). Gateway-started test payments
 # use the sandbox account's own merchant_code.
 
+# Refund answers' refundType (modelled): the whole amount received, or a part of it.
+REFUND_FULL = "0"
+REFUND_PARTIAL = "1"
+
 # Verify answers.
 VERIFY_OPEN = "00"  # the order is open: its amount is in trans_amount
 VERIFY_NOT_PAYABLE = "01"  # unknown or not payable
@@ -134,6 +138,14 @@ class TelcoProfile:
     unknown_order_codes: frozenset[str] = frozenset()
     # How the telco's transaction ids begin (`vt_transaction_id`, `refund_transaction_id`): VT123456789.
     transaction_prefix: str = "VT"
+    # The sandbox account's merchant_code is "GW" + this (gateway-started test payments).
+    sandbox_code: str = "SANDBOX"
+    # Answers meaning the telco refused the request itself (its signature, format), not the payment: technical.
+    request_error_codes: frozenset[str] = frozenset()
+
+    @property
+    def sandbox_merchant_code(self) -> str:
+        return f"GW{self.sandbox_code}"
 
     def failure_code(self, code: str) -> str:
         if code == self.limit_code:
@@ -164,6 +176,8 @@ VIETTEL_MONEY = TelcoProfile(
     limit_code="17",
     pending_codes=frozenset({"W03"}),
     unknown_order_codes=frozenset({"V04"}),
+    sandbox_code="VTMSANDBOX",
+    request_error_codes=frozenset({"V01"}),
 )
 # Modelled: VNPT Money and MobiFone Money publish no merchant protocol. Same messages, own encoding and codes.
 VNPT_MONEY = TelcoProfile(
@@ -185,6 +199,8 @@ VNPT_MONEY = TelcoProfile(
     pending_codes=frozenset({"02"}),
     unknown_order_codes=frozenset({"04"}),
     transaction_prefix="VNPT",
+    sandbox_code="VNPTSANDBOX",
+    request_error_codes=frozenset({"09"}),
 )
 MOBIFONE_MONEY = TelcoProfile(
     provider="mobifone_money",
@@ -205,9 +221,19 @@ MOBIFONE_MONEY = TelcoProfile(
     pending_codes=frozenset({"M03"}),
     unknown_order_codes=frozenset({"M05"}),
     transaction_prefix="MF",
+    sandbox_code="MFMSANDBOX",
+    request_error_codes=frozenset({"M01"}),
 )
 
 PROFILES: tuple[TelcoProfile, ...] = (VIETTEL_MONEY, VNPT_MONEY, MOBIFONE_MONEY)
 
 # Decision 316/QĐ-TTg: at most this much per account per month.
 MONTHLY_LIMIT = 10_000_000
+
+
+def normalise_msisdn(phone: str) -> str | None:
+    """A Vietnamese mobile number as the telcos write it, 84xxxxxxxxx; None when it is none."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if digits.startswith("0") and len(digits) == 10:
+        digits = "84" + digits[1:]
+    return digits if digits.startswith("84") and len(digits) == 11 else None
