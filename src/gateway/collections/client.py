@@ -6,6 +6,7 @@ covers the exact bytes sent and the request's full path, as the gateway checks t
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -13,9 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import orjson
 
 from gateway.partners.signing import signed_headers
+
+
+def _json(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def new_transaction_id() -> str:
@@ -35,7 +39,7 @@ class PartnerClient:
 
     async def send(self, method: str, path: str, document: Any = None, *, body: bytes | None = None) -> httpx.Response:
         """Sign and send; `body` sends these exact bytes instead of `document` as JSON."""
-        content = body if body is not None else (orjson.dumps(document) if document is not None else b"")
+        content = body if body is not None else (_json(document) if document is not None else b"")
         headers = {"Content-Type": "application/json"} if content else {}
         request = self.http.build_request(method, path, content=content, headers=headers)
         stamp = int(self.now())
