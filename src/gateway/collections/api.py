@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from gateway.api_support import JSON_BODY, json_response, problems
+from gateway.api_support import JSON_BODY, PARAMETERS, json_response, problems
 from gateway.auth import RuntimeDep
 from gateway.collections import service
 from gateway.collections.schemas import BillInquiry, CollectionCreate, CollectionObject, InquiryRequest, ReversalCreate
@@ -216,7 +216,7 @@ async def create_collection(request: Request, rt: RuntimeDep) -> Response:
     description="What became of a payment the partner sent (ask this after a timeout, before retrying): the "
     "collection as it is now, or 404 `not_found` when the gateway never accepted it. Only the calling partner's "
     "collections. Signed over an empty body.\n\n" + _SIGNATURE_HELP,
-    responses=problems(*SIGNED, NotFound),
+    responses=problems(*SIGNED, *PARAMETERS, NotFound),
     openapi_extra=_signature_headers(None),
 )
 async def get_collection(partner_transaction_id: str, request: Request, rt: RuntimeDep) -> Response:
