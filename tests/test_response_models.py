@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from gateway.adapters.telco import wire as telco_wire
 from gateway.bills.schemas import BillImportResult, BillObject
+from gateway.collections.schemas import BillInquiry, CollectionObject
 from gateway.customers.schemas import CustomerObject
 from gateway.domain import EventType
 from gateway.events.api import EventObject
@@ -39,7 +40,8 @@ from gateway.webhooks.openapi import event_model
 from gateway.webhooks.schemas import AttemptObject, DeletedEndpoint, EndpointObject, RedeliveryObject
 from tests.allocation.factories import make_customer
 from tests.allocation.test_allocation import transfer
-from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, pay, sandbox_secrets
+from tests.collections.factories import BILLER, biller_with_partner
+from tests.conftest import ADMIN, VIETQR_LIVE, MerchantHandle, events_of, pay, sandbox_secrets
 
 
 def assert_is_model(model: type[BaseModel], document: Any) -> None:
@@ -391,5 +393,25 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "/v1/providers/{provider}/billers",
         BillerList,
     )
+
+    partner = (await biller_with_partner(rt, merchant)).client(client, rt)
+    check(await partner.inquiry(BILLER, "RM-1"), "POST", "/v1/collect/inquiry", BillInquiry)
+    collected = check(
+        await partner.pay(BILLER, "RM-1", 20000, transaction_id="RM-T1", paid_at="2026-11-22T10:00:00Z"),
+        "POST",
+        "/v1/collect/payments",
+        CollectionObject,
+    )
+    check(
+        await partner.pay(BILLER, "RM-1", 20000, transaction_id="RM-T1", paid_at="2026-11-22T10:00:00Z"),
+        "POST",
+        "/v1/collect/payments",
+        CollectionObject,
+    )  # the replay's 200
+    check(await partner.status("RM-T1"), "GET", "/v1/collect/payments/{partner_transaction_id}", CollectionObject)
+    reversed_ = check(await partner.reverse("RM-T1", "test"), "POST", "/v1/collect/reversals", CollectionObject)
+    assert (collected["status"], reversed_["status"]) == ("accepted", "reversed")
+    (event,) = await events_of(client, merchant, type="collection.reversed")
+    assert_is_model(event_model(EventType.collection_reversed), event)
 
     assert check.routes == check.documented()

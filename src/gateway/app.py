@@ -17,6 +17,8 @@ from gateway.adapters.registry import installed_registry
 from gateway.bills.api import router as bills_router
 from gateway.bills.schemas import BillImport
 from gateway.clock import Clock, IdGenerator, SystemClock
+from gateway.collections.api import router as collections_router
+from gateway.collections.schemas import CollectionCreate, InquiryRequest, ReversalCreate
 from gateway.crypto import SecretBox
 from gateway.customers.api import router as customers_router
 from gateway.db import Database, create_engine
@@ -161,13 +163,14 @@ def create_app(
         merchants_router,
         receipts_router,
         partners_router,
+        collections_router,
         notifications_router,
         test_helpers_router,
         ops_router,
     ):
         app.include_router(router)
     document_webhooks(app, settings)
-    install_openapi(app, request_models=[BillImport])
+    install_openapi(app, request_models=[BillImport, InquiryRequest, CollectionCreate, ReversalCreate])
     if settings.sandbox:
         _attach_sandbox(app, rt)
     app.add_middleware(RequestContextMiddleware, metrics=rt.metrics, access_log=settings.access_log)

@@ -1,4 +1,4 @@
-"""The `gateway` command: serve, worker, migrate, merchant, ledger, sandbox, phone, demo-key, openapi."""
+"""The `gateway` command: serve, worker, migrate, merchant, ledger, sandbox, phone, partner-sim, demo-key, openapi."""
 
 from __future__ import annotations
 
@@ -10,22 +10,30 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import typer
 import uvicorn
 
-from gateway.domain import MerchantCategory
+from gateway.collections.client import PartnerClient, new_transaction_id
+from gateway.domain import MerchantCategory, PartnerChannel
 from gateway.ledger.service import Imbalance
 from gateway.settings import Settings
 
 app = typer.Typer(help="Payment gateway for public services.", no_args_is_help=True)
 merchant_app = typer.Typer(help="Manage merchants.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Inspect the ledger.", no_args_is_help=True)
+partner_sim_app = typer.Typer(
+    help="Act as a collection partner (a bank's bill-payment system) against a running gateway (§12): each command "
+    "signs one request with the partner's secret, prints the gateway's JSON answer and exits 1 on a 4xx or 5xx.",
+    no_args_is_help=True,
+)
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(partner_sim_app, name="partner-sim")
 
 
 def _settings() -> Settings:
@@ -227,7 +235,6 @@ def sandbox(
 
     Start the gateway with GATEWAY_SANDBOX_URL=http://HOST:PORT and the same GATEWAY_SECRET_KEY.
     """
-    import httpx
 
     from gateway.adapters.registry import installed_registry
     from gateway.clock import SystemClock
@@ -291,6 +298,91 @@ def phone_command(
             )
 
     raise typer.Exit(asyncio.run(run()))
+
+
+UrlOption = Annotated[str, typer.Option("--url", help="The gateway's base URL")]
+PartnerIdOption = Annotated[str, typer.Option("--partner-id", help="The partner's id (ptn_...)")]
+SecretOption = Annotated[
+    str, typer.Option("--secret", envvar="GATEWAY_PARTNER_SECRET", help="The partner's secret (psk_...)")
+]
+TransactionOption = Annotated[str, typer.Option("--transaction-id", help="The partner's transaction id")]
+
+
+def _partner_call(url: str, partner_id: str, secret: str, call: Callable[[PartnerClient], Awaitable[Any]]) -> None:
+    async def run() -> Any:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            return await call(PartnerClient(http, partner_id, secret))
+
+    try:
+        response = asyncio.run(run())
+    except httpx.HTTPError as exc:
+        typer.echo(f"could not reach {url}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        typer.echo(json.dumps(response.json(), indent=2, ensure_ascii=False))
+    except ValueError:
+        typer.echo(response.text)
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
+@partner_sim_app.command("inquiry")
+def partner_inquiry(
+    biller: Annotated[str, typer.Option(help="The biller's code, e.g. EVNQN")],
+    customer: Annotated[str, typer.Option(help="The customer's code, e.g. PA01000123456")],
+    partner_id: PartnerIdOption,
+    secret: SecretOption,
+    url: UrlOption = "http://127.0.0.1:8000",
+) -> None:
+    """Look up what a customer owes."""
+    _partner_call(url, partner_id, secret, lambda c: c.inquiry(biller, customer))
+
+
+@partner_sim_app.command("pay")
+def partner_pay(
+    biller: Annotated[str, typer.Option(help="The biller's code")],
+    customer: Annotated[str, typer.Option(help="The customer's code")],
+    amount: Annotated[int, typer.Option(help="Amount in minor units (VND: đồng)")],
+    partner_id: PartnerIdOption,
+    secret: SecretOption,
+    bill: Annotated[list[str] | None, typer.Option("--bill", help="A bill number to pay (repeat, in order)")] = None,
+    transaction_id: Annotated[
+        str | None, typer.Option("--transaction-id", help="The partner's transaction id (default: a new one)")
+    ] = None,
+    channel: Annotated[PartnerChannel, typer.Option(help="Where the payer paid")] = PartnerChannel.app,
+    url: UrlOption = "http://127.0.0.1:8000",
+) -> None:
+    """Tell the gateway the payer paid (a collection)."""
+    tid = transaction_id or new_transaction_id()
+    _partner_call(
+        url,
+        partner_id,
+        secret,
+        lambda c: c.pay(biller, customer, amount, transaction_id=tid, bill_numbers=bill, channel=channel.value),
+    )
+
+
+@partner_sim_app.command("status")
+def partner_status(
+    transaction_id: TransactionOption,
+    partner_id: PartnerIdOption,
+    secret: SecretOption,
+    url: UrlOption = "http://127.0.0.1:8000",
+) -> None:
+    """What became of a payment sent earlier (ask after a timeout, before retrying)."""
+    _partner_call(url, partner_id, secret, lambda c: c.status(transaction_id))
+
+
+@partner_sim_app.command("reverse")
+def partner_reverse(
+    transaction_id: TransactionOption,
+    reason: Annotated[str, typer.Option(help="Why the payment is reversed")],
+    partner_id: PartnerIdOption,
+    secret: SecretOption,
+    url: UrlOption = "http://127.0.0.1:8000",
+) -> None:
+    """Reverse a payment of today (Vietnam time)."""
+    _partner_call(url, partner_id, secret, lambda c: c.reverse(transaction_id, reason))
 
 
 @app.command()

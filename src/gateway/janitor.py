@@ -29,6 +29,7 @@ from gateway.adapters.base import (
     RefundSettled,
     StatusQuery,
 )
+from gateway.adapters.registry import UnknownProvider
 from gateway.errors import GatewayError
 from gateway.merchants.credentials import context_for
 from gateway.notifications.service import apply_provider_event
@@ -73,6 +74,10 @@ async def _claim(rt: Runtime, model: type[Payment] | type[Refund], batch: int) -
                 ctx = await context_for(session, rt, rt.registry.get(row.provider), row.merchant_id, row.livemode)
             except GatewayError as exc:  # e.g. test mode off, credentials removed: skip it, never jam the rest
                 log.warning("janitor.no_credentials", id=row.id, provider=row.provider, error=exc.code)
+                continue
+            except UnknownProvider:  # a counter's or a partner's: nobody to ask, ever
+                row.next_status_check_at = None
+                log.warning("janitor.no_provider", id=row.id, provider=row.provider)
                 continue
             due.append(_Due(row.id, ctx))
         return due

@@ -48,9 +48,10 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _expects_json(scope: Scope) -> bool:
-    """API routes whose body FastAPI would parse as JSON (provider callbacks and simulators parse their own)."""
+    """API routes whose body FastAPI would parse as JSON (provider callbacks, simulators and the partners' routes,
+    which check a signature over the bytes before reading them, parse their own)."""
     path: str = scope.get("path", "")
-    if not path.startswith("/v1/") or path.startswith("/v1/providers/"):
+    if not path.startswith("/v1/") or path.startswith(("/v1/providers/", "/v1/collect/")):
         return False
     content_type = (_header(scope, b"content-type") or b"").split(b";", 1)[0].strip().lower()
     return content_type in {b"", b"application/json"} or content_type.endswith(b"+json")

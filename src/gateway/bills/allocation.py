@@ -1,7 +1,8 @@
 """Where a customer's money goes (§11) — the one allocation path every source of funds calls: a payment made
 for a bill, a static-QR transfer, a counter payment, a partner's or a telco's collection.
 
-1. funds of a payment made for a bill go to that bill, up to what remains;
+1. funds of a payment made for a bill go to that bill, up to what remains (a collection naming several bills: to
+   each in the order named, each up to what remains);
 2. funds for the customer without a bill named go to its payable bills, oldest due date first;
 3. what is left becomes the customer's balance, which a new bill takes at once.
 A refund takes money back from the balance first, then from the payment's bills, newest allocation first.
@@ -35,13 +36,19 @@ log = structlog.get_logger("gateway.allocation")
 
 @dataclass(frozen=True)
 class FundsForCustomer:
-    """Money just recorded for a customer: whose payment, how much, and the bill it was made for (if any)."""
+    """Money just recorded for a customer: whose payment, how much, and the bill it was made for (if any) — or the
+    bills, in order, a partner's collection named (`bill_ids`)."""
 
     payment_id: str
     customer_id: str
     amount: int
     currency: str
     bill_id: str | None = None
+    bill_ids: tuple[str, ...] = ()
+
+    @property
+    def named_bills(self) -> tuple[str, ...]:
+        return self.bill_ids or ((self.bill_id,) if self.bill_id is not None else ())
 
 
 @dataclass(frozen=True)
@@ -139,9 +146,12 @@ async def allocate_funds(session: AsyncSession, rt: Runtime, funds: FundsForCust
     journal = _Journal(session, rt, customer)
     left = funds.amount
     shares: list[tuple[Bill, int]] = []
-    if funds.bill_id is not None:
-        bill = await repository.lock_by_id(session, funds.bill_id)
-        targets = [bill] if bill is not None and bill.status.is_payable else []
+    if funds.named_bills:
+        targets = []
+        for bill_id in funds.named_bills:
+            bill = await repository.lock_by_id(session, bill_id)
+            if bill is not None and bill.status.is_payable:
+                targets.append(bill)
     else:
         targets = await repository.payable_bills_for_update(session, customer.id)
     for bill in targets:

@@ -34,6 +34,11 @@ def provider_clearing(provider: str) -> str:
     return f"provider_clearing:{provider}"
 
 
+def partner_clearing(partner_code: str) -> str:
+    """Funds a collection partner (a bank, an intermediary, a telco) took for the merchants and settles to them."""
+    return f"partner_clearing:{partner_code}"
+
+
 def merchant_payable(merchant_id: str) -> str:
     """What the gateway's collections owe each merchant."""
     return f"merchant_payable:{merchant_id}"

@@ -6,6 +6,7 @@ changes a payment's status through `change_status` and records money through `re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +31,15 @@ from gateway.clock import isoformat
 from gateway.customers import repository as customers
 from gateway.customers.models import Customer
 from gateway.db import UnitOfWork, flush_in_savepoint
-from gateway.domain import AmountRule, EventType, PaymentChannel, PaymentMethod, PaymentStatus, RequestedMethod
+from gateway.domain import (
+    AmountRule,
+    EventType,
+    PartnerChannel,
+    PaymentChannel,
+    PaymentMethod,
+    PaymentStatus,
+    RequestedMethod,
+)
 from gateway.errors import (
     AmountNotAllowed,
     BillNotPayable,
@@ -260,6 +269,80 @@ def check_amount_for_bill(bill: Bill, amount: int) -> None:
         raise AmountNotAllowed(f"Bill {bill.number} must be paid exactly: {remaining} {bill.currency} remain.")
     if bill.amount_rule is AmountRule.partial and amount > remaining:
         raise AmountNotAllowed(f"Bill {bill.number} takes at most what remains: {remaining} {bill.currency}.")
+
+
+def check_amount_for_bills(bills: Sequence[Bill], amount: int) -> None:
+    """The amount rules for a collection naming several bills, whose funds go to each in the order named: an
+    `exact` bill must receive all that remains of it, and the named bills' remaining total is the most that may be
+    paid unless one of them takes `any` amount."""
+    if len(bills) == 1:
+        check_amount_for_bill(bills[0], amount)
+        return
+    left = amount
+    for bill in bills:
+        remaining = bill.amount - bill.amount_paid
+        take = min(left, remaining)
+        if bill.amount_rule is AmountRule.exact and take != remaining:
+            raise AmountNotAllowed(
+                f"Bill {bill.number} must be paid exactly: {remaining} {bill.currency} remain after the bills named "
+                "before it."
+            )
+        left -= take
+    if left > 0 and not any(b.amount_rule is AmountRule.any for b in bills):
+        total = sum(b.amount - b.amount_paid for b in bills)
+        raise AmountNotAllowed(f"The bills named take at most what remains of them: {total} {bills[0].currency}.")
+
+
+async def record_partner_collection(
+    session: AsyncSession,
+    rt: Runtime,
+    *,
+    partner_id: str,
+    partner_code: str,
+    customer: Customer,
+    bills: Sequence[Bill],
+    amount: int,
+    partner_channel: PartnerChannel,
+    partner_transaction_id: str,
+    payer: dict[str, str] | None,
+) -> Payment:
+    """A partner took `amount` for the customer (§12): a payment that succeeds at once — allocated to the bills
+    named, in order (else by rules 2-3), posted against the partner's clearing account and receipted, all in the
+    caller's transaction. The caller holds the customer's lock, then the bills', and checked the amount rules."""
+    now = rt.clock.now()
+    payment = _new_payment(
+        rt,
+        now,
+        merchant_id=customer.merchant_id,
+        livemode=customer.livemode,
+        amount=amount,
+        currency=customer.currency,
+        method=PaymentMethod.partner,
+        provider=partner_code,
+        provider_reference=partner_transaction_id,
+        channel=partner_channel.payment_channel,
+        partner_channel=partner_channel,
+        customer_id=customer.id,
+        bill_id=bills[0].id if len(bills) == 1 else None,
+        reference=bills[0].number if len(bills) == 1 else customer.code,
+        description=None,
+        customer={**(payer or {"name": customer.name}), "external_id": customer.code},
+        metadata_={},
+        provider_data={"partner_id": partner_id},
+        expires_at=now,
+    )
+    session.add(payment)
+    await session.flush()
+    await record_funds_received(
+        session,
+        rt,
+        payment,
+        amount,
+        source=f"partner:{partner_id}:{partner_transaction_id}",
+        bill_ids=[b.id for b in bills] if len(bills) > 1 else (),
+    )
+    log.info("payment.partner_collection", payment_id=payment.id, provider=partner_code, channel=partner_channel)
+    return payment
 
 
 async def payment_for_customer_funds(
@@ -538,14 +621,25 @@ async def expire_if_due(session: AsyncSession, rt: Runtime, payment: Payment) ->
 
 
 def funds_account(payment: Payment) -> str:
-    """Where a payment's money is held: the provider's clearing account, or the merchant's counter."""
+    """Where a payment's money is held: the provider's clearing account, the merchant's counter, or the collection
+    partner's clearing account (the partner took the money and settles it)."""
     if payment.provider == COUNTER:
         return ledger.counter_cash(payment.merchant_id)
+    if payment.method is PaymentMethod.partner:
+        return ledger.partner_clearing(payment.provider)
     return ledger.provider_clearing(payment.provider)
 
 
-async def record_funds_received(session: AsyncSession, rt: Runtime, payment: Payment, amount: int, source: str) -> bool:
+async def record_funds_received(
+    session: AsyncSession,
+    rt: Runtime,
+    payment: Payment,
+    amount: int,
+    source: str,
+    bill_ids: Sequence[str] = (),
+) -> bool:
     """Money the provider confirmed, posted once per `source`; False when this source was already posted.
+    `bill_ids`: the bills a partner's collection named, which the funds go to in that order (else payment.bill_id).
 
     Less than owed keeps the payment open (payment.partially_paid); more succeeds and keeps the surplus;
     funds for an expired or canceled payment make it succeed late rather than be dropped.
@@ -570,7 +664,9 @@ async def record_funds_received(session: AsyncSession, rt: Runtime, payment: Pay
         await allocate_funds(
             session,
             rt,
-            FundsForCustomer(payment.id, payment.customer_id, amount, payment.currency, payment.bill_id),
+            FundsForCustomer(
+                payment.id, payment.customer_id, amount, payment.currency, payment.bill_id, tuple(bill_ids)
+            ),
         )
     status = payment.status
     if status is S.succeeded:

@@ -20,7 +20,7 @@ from gateway.auth_types import MerchantScope
 from gateway.bills.allocation import take_back
 from gateway.clock import isoformat
 from gateway.db import UnitOfWork
-from gateway.domain import EventType, PaymentStatus, RefundStatus
+from gateway.domain import EventType, PaymentMethod, PaymentStatus, RefundStatus
 from gateway.errors import AmountExceedsRefundable, InvalidState, NotFound, RefundNotSupported
 from gateway.events.service import record_event
 from gateway.ledger import service as ledger
@@ -87,6 +87,10 @@ async def _reserve(
         raise NotFound(f"No payment {params.payment_id}.")
     if payment.status != PaymentStatus.succeeded:
         raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be refunded.")
+    if payment.method is PaymentMethod.partner:
+        raise RefundNotSupported(
+            f"Payment {payment.id} is a partner's collection: the partner reverses it (POST /v1/collect/reversals)."
+        )
     # A counter payment is refunded in cash at the counter: no provider to ask.
     adapter = None if payment.provider == COUNTER else rt.registry.get(payment.provider)
     if adapter is not None:
@@ -99,6 +103,13 @@ async def _reserve(
         )
     if adapter is not None and amount != payment.amount_received and not adapter.capabilities.partial_refunds:
         raise RefundNotSupported(f"Provider {adapter.name} only refunds the whole amount received.")
+    refund = await _add_pending(session, rt, payment, amount, params.reason, dict(params.metadata))
+    return refund, payment, adapter
+
+
+async def _add_pending(
+    session: AsyncSession, rt: Runtime, payment: Payment, amount: int, reason: str | None, metadata: dict[str, str]
+) -> Refund:
     now = rt.clock.now()
     refund = Refund(
         id=rt.ids.new("re"),
@@ -109,8 +120,8 @@ async def _reserve(
         amount=amount,
         currency=payment.currency,
         status=RefundStatus.pending,
-        reason=params.reason,
-        metadata_=dict(params.metadata),
+        reason=reason,
+        metadata_=metadata,
         provider_attempted_at=now,
         # Checked from the start: a refund orphaned by a crash after this commit is still settled.
         next_status_check_at=first_check(now),
@@ -121,7 +132,21 @@ async def _reserve(
     await session.flush()
     await _emit(session, rt, refund, EventType.refund_created)
     rt.metrics.refund_transitions.labels("pending").inc()
-    return refund, payment, adapter
+    return refund
+
+
+async def reverse_payment(session: AsyncSession, rt: Runtime, payment: Payment, reason: str) -> Refund:
+    """A partner's same-day reversal of its collection (§12): everything received is given back at once (the
+    partner returns it to its payer), so the ledger gets its reversing entries, the allocations are taken back and
+    the receipt is canceled — in the caller's transaction, which holds the payment's row lock."""
+    if payment.status != PaymentStatus.succeeded:
+        raise InvalidState(f"Payment {payment.id} is {payment.status}; only succeeded payments can be reversed.")
+    amount = payment.amount_received - await repository.reserved_amount(session, payment.id)
+    if amount <= 0:
+        raise InvalidState(f"Payment {payment.id} has nothing left to reverse.")
+    refund = await _add_pending(session, rt, payment, amount, reason, {})
+    await settle_refund(session, rt, payment, refund, succeeded=True)
+    return refund
 
 
 async def create_refund(

@@ -20,7 +20,7 @@ from gateway.auth import MerchantDep, RuntimeDep
 from gateway.customers import repository as customers
 from gateway.customers.service import transfer_codes
 from gateway.db import UnitOfWork
-from gateway.domain import PaymentStatus
+from gateway.domain import PaymentMethod, PaymentStatus
 from gateway.errors import InvalidState, NotFound, OutcomeNotSupported, SandboxFailed
 from gateway.idempotency.service import StoredResponse
 from gateway.payments import repository as payments_repo
@@ -68,6 +68,8 @@ async def pay(
             return stored(payments.payment_object(payment))
         if payment.provider == payments.COUNTER:
             raise OutcomeNotSupported("A counter payment was paid at the counter: there is no payer to play.")
+        if payment.method is PaymentMethod.partner:
+            raise OutcomeNotSupported("A partner's collection was paid to the partner: there is no payer to play.")
         adapter = rt.registry.get(payment.provider)
         if not isinstance(adapter, Sandboxed):
             raise OutcomeNotSupported(f"The {payment.provider} sandbox has no payer simulation.")
