@@ -89,7 +89,11 @@ REFUSED_BODIES = [
     pytest.param(with_fields(currency="XYZ"), 422, "validation_error", ["body", "currency"], id="currency-unknown"),
     pytest.param(with_fields(currency="USD"), 422, "currency_not_supported", None, id="currency-usd-not-vietqr"),
     pytest.param(
-        with_fields(method="mobile_money"), 422, "method_not_available", None, id="method-mobile-money-no-adapter"
+        with_fields(method="national_platform"),
+        422,
+        "method_not_available",
+        None,
+        id="method-national-platform-no-adapter",
     ),
     # reference, description
     pytest.param(with_fields(reference=""), 422, "validation_error", ["body", "reference"], id="reference-empty"),
