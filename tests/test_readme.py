@@ -102,3 +102,32 @@ def test_readme_bills_walkthrough_works_verbatim(tmp_path: Path) -> None:
     assert lines[4] == "00000001 Ba trăm nghìn đồng"
     assert (tmp_path / "receipt.pdf").read_bytes()[:5] == b"%PDF-"
     assert lines[5] == "Nguyễn V** An"
+
+
+def test_readme_collections_walkthrough_works_verbatim(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
+    script = walkthrough_script("## Collections walk-through").replace(
+        "GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}"
+    )
+    env = clean_env()
+    with gateway_process(["serve"], tmp_path, env, port):
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    assert result.returncode == 0, result.stderr + result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == "('Lê V** Cường', 356000)"
+    assert lines[1] == "('accepted', [{'bill_number': 'HD-2026-11-000125', 'amount': 356000}], '00000001')"
+    assert "| Thanh toan thanh cong 85.000 VND cho Nuoc sach Quang Ninh. |" in lines[3]
+    assert lines[-3:] == ["paid", "paid", "[('viettel_money', 'online')]"]
+    # The README shows the phone's screens exactly as `gateway phone` printed them (the telco's id aside).
+    shown = README.read_text().split("What the phone showed", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    printed = (tmp_path / "ussd.txt").read_text()
+    assert re.sub(r"VT\d+", "VT…", printed) == re.sub(r"VT\d+", "VT…", shown)

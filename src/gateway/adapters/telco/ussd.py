@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from anyascii import anyascii
+
 from gateway.adapters.telco import wire
 from gateway.adapters.telco.sandbox_telco import (
     Biller,
@@ -58,7 +60,13 @@ class Reply:
     ended: bool = False
 
     def render(self) -> str:
-        return fit(("END " if self.ended else "CON ") + self.text)
+        return fit(("END " if self.ended else "CON ") + gsm_text(self.text))
+
+
+def gsm_text(text: str) -> str:
+    """A feature phone's USSD screen is GSM 7-bit: Vietnamese is shown without its diacritics, as telcos send it
+    (`Nước sạch` → `Nuoc sach`), line by line."""
+    return "\n".join(anyascii(line) for line in text.split("\n"))
 
 
 def fit(screen: str) -> str:
