@@ -345,6 +345,25 @@ async def record_partner_collection(
     return payment
 
 
+def _customer_payment(rt: Runtime, customer: Customer, expires_in: timedelta, **fields: Any) -> Payment:
+    """A payment no merchant asked for, for one of its customers (a transfer by the static QR, a telco's verify):
+    online, in the customer's merchant, mode and currency, the payer named as the customer."""
+    now = rt.clock.now()
+    return _new_payment(
+        rt,
+        now,
+        merchant_id=customer.merchant_id,
+        livemode=customer.livemode,
+        currency=customer.currency,
+        channel=PaymentChannel.online,
+        customer_id=customer.id,
+        customer={"name": customer.name, "external_id": customer.code},
+        metadata_={},
+        expires_at=now + expires_in,
+        **fields,
+    )
+
+
 async def payment_for_customer_funds(
     session: AsyncSession,
     rt: Runtime,
@@ -359,26 +378,18 @@ async def payment_for_customer_funds(
 ) -> Payment:
     """Money that arrived for a customer with no payment asked for (a transfer by the static QR's code): a payment
     for that customer, with no bill named, that the caller then records the funds of (and so allocates)."""
-    now = rt.clock.now()
-    payment = _new_payment(
+    payment = _customer_payment(
         rt,
-        now,
-        merchant_id=customer.merchant_id,
-        livemode=customer.livemode,
+        customer,
+        timedelta(0),
         amount=amount,
-        currency=customer.currency,
         method=method,
         provider=provider,
         provider_reference=provider_reference,
-        channel=PaymentChannel.online,
-        customer_id=customer.id,
         bill_id=None,
         reference=customer.code,
         description=description,
-        customer={"name": customer.name, "external_id": customer.code},
-        metadata_={},
         provider_data=provider_data,
-        expires_at=now,
     )
     session.add(payment)
     await session.flush()
@@ -403,26 +414,18 @@ async def payment_for_inquiry(
 ) -> Payment:
     """A provider asked what `reference` owes before its payer pays (a telco's verify-order): the payment its
     result will settle, awaiting the payer. One per provider order: a repeated inquiry finds the first."""
-    now = rt.clock.now()
-    payment = _new_payment(
+    payment = _customer_payment(
         rt,
-        now,
-        merchant_id=customer.merchant_id,
-        livemode=customer.livemode,
+        customer,
+        expires_in,
         amount=amount,
-        currency=customer.currency,
         method=method,
         provider=provider,
         provider_reference=provider_reference,
-        channel=PaymentChannel.online,
-        customer_id=customer.id,
         bill_id=bill.id if bill else None,
         reference=reference,
         description=description,
-        customer={"name": customer.name, "external_id": customer.code},
-        metadata_={},
         provider_data=provider_data,
-        expires_at=now + expires_in,
     )
     refused = await flush_in_savepoint(session, lambda: session.add(payment))
     if refused is not None:
