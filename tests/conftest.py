@@ -106,7 +106,12 @@ async def database_url(migrated_database: str, tmp_path: Path) -> str:
     if migrated_database.startswith("postgresql"):
         engine = create_async_engine(migrated_database)
         async with engine.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {TABLES} CASCADE"))
+            # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE of every table costs ~400 ms (new files
+            # for each table) where DELETE costs ~10 ms. Triggers (the ledger's append-only guard, foreign keys)
+            # are off for this transaction only: the tables are emptied in any order.
+            await conn.execute(text("SET LOCAL session_replication_role = replica"))
+            for table in TABLES.split(", "):
+                await conn.execute(text(f"DELETE FROM {table}"))
         await engine.dispose()
         return migrated_database
     path = tmp_path / "gateway.db"

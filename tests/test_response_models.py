@@ -394,7 +394,7 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         BillerList,
     )
 
-    partner = (await biller_with_partner(rt, merchant)).client(client, rt)
+    partner = (await biller_with_partner(rt, merchant, code="RMBANK")).client(client, rt)
     check(await partner.inquiry(BILLER, "RM-1"), "POST", "/v1/collect/inquiry", BillInquiry)
     collected = check(
         await partner.pay(BILLER, "RM-1", 20000, transaction_id="RM-T1", paid_at="2026-11-22T10:00:00Z"),
