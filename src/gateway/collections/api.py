@@ -110,7 +110,8 @@ def parse_body(model: type[M], body: bytes) -> M:
 
 
 async def _answer(request: Request, rt: Runtime, body: bytes, operation: Operation) -> Response:
-    """Authenticate, run the operation in one transaction, answer; then keep the request with that answer."""
+    """Authenticate, run the operation in one transaction with the request's audit row, answer; a refused request is
+    kept with its answer in a transaction of its own."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     signed = SignedRequest(request.method, request.url.path, headers, body)
     received = service.ReceivedRequest(
@@ -122,6 +123,7 @@ async def _answer(request: Request, rt: Runtime, body: bytes, operation: Operati
             partner = await authenticate(session, rt, signed)
             verified = True
             answer = await operation(session, partner)
+            service.add_answered_request(session, rt, received, answer)
     except GatewayError as exc:
         await service.record_request(
             rt, received, verified=verified, status_code=exc.status, outcome=exc.code, collection_id=None
@@ -132,14 +134,6 @@ async def _answer(request: Request, rt: Runtime, body: bytes, operation: Operati
             rt, received, verified=verified, status_code=500, outcome="internal_error", collection_id=None
         )
         raise
-    await service.record_request(
-        rt,
-        received,
-        verified=True,
-        status_code=answer.status,
-        outcome=answer.collection_id,
-        collection_id=answer.collection_id,
-    )
     return json_response(answer.document, answer.status)
 
 

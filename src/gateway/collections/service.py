@@ -348,6 +348,14 @@ class ReceivedRequest:
     received_at: datetime
 
 
+def add_answered_request(session: AsyncSession, rt: Runtime, request: ReceivedRequest, answer: Answer) -> None:
+    """Keep a signed request that was answered with success in the transaction that did its work: the collection
+    and the request that made it are committed together (one commit instead of two on the hot path)."""
+    repository.add_request(
+        session, _audit_row(rt, request, True, answer.status, answer.collection_id, answer.collection_id)
+    )
+
+
 async def record_request(
     rt: Runtime,
     request: ReceivedRequest,
@@ -357,8 +365,8 @@ async def record_request(
     outcome: str | None,
     collection_id: str | None,
 ) -> None:
-    """Keep the raw request with its answer, in a transaction of its own (after the answer is decided, whatever
-    it is). Best effort: a failure here is logged, and never changes the partner's answer."""
+    """Keep a refused request with its answer, in a transaction of its own (the request's rolled back). Best effort: a
+    failure here is logged, and never changes the partner's answer."""
     try:
         async with rt.db.transaction() as session:
             repository.add_request(session, _audit_row(rt, request, verified, status_code, outcome, collection_id))
