@@ -1,10 +1,12 @@
 """The event payloads as OpenAPI 3.1 `webhooks`, so integrators see exactly what their receiver gets."""
 
 # No `from __future__ import annotations`: FastAPI must see the per-event model objects, not their names.
+import functools
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header
+from fastapi import APIRouter, FastAPI, Header
 from pydantic import BaseModel, create_model
+from starlette.routing import BaseRoute
 
 from gateway.bills.schemas import BillObject
 from gateway.collections.schemas import CollectionObject
@@ -83,6 +85,7 @@ _DATA: dict[str, type[BaseModel]] = {
 }
 
 
+@functools.cache
 def event_model(event_type: EventType) -> type[BaseModel]:
     data = _DATA[event_type.object_type]
     name = "".join(part.title() for part in event_type.name.split("_")) + "Event"
@@ -99,7 +102,14 @@ def event_model(event_type: EventType) -> type[BaseModel]:
 
 
 def document_webhooks(app: FastAPI, settings: Settings) -> None:
-    description = retry_note(settings.retry_schedule)
+    app.webhooks.routes.extend(_webhook_routes(retry_note(settings.retry_schedule)))
+
+
+@functools.cache
+def _webhook_routes(description: str) -> tuple[BaseRoute, ...]:
+    """The documentation-only receiver routes, built once per process (and retry schedule): building them costs a
+    create_model and FastAPI's dependency analysis per event type, ~0.1 s every app would pay again."""
+    router = APIRouter()
     for event_type in EventType:
         model = event_model(event_type)
 
@@ -110,10 +120,11 @@ def document_webhooks(app: FastAPI, settings: Settings) -> None:
             webhook_signature: Annotated[str, Header(description="v1,<signature> [v1,<signature>]")],
         ) -> None: ...
 
-        app.webhooks.post(
+        router.post(
             event_type.value,
             summary=event_type.value,
             description=description,
             operation_id=f"webhook_{event_type.name}",
             responses=RECEIVER_ANSWERS,
         )(receiver)
+    return tuple(router.routes)
