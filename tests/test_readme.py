@@ -18,21 +18,26 @@ def walkthrough_script(heading: str = "## Walk-through") -> str:
     return "\n".join(re.findall(r"```bash\n(.*?)```", section, re.S))
 
 
-def test_readme_walkthrough_works_verbatim(tmp_path: Path) -> None:
+def run_walkthrough(tmp_path: Path, heading: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The README section's bash blocks, run verbatim (bar the port) against a real `gateway serve` in tmp_path."""
     port = free_port()
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
-    script = walkthrough_script().replace("GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}")
+    script = walkthrough_script(heading).replace("GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}")
     env = clean_env()
     with gateway_process(["serve"], tmp_path, env, port):
-        result = subprocess.run(
+        return subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
             cwd=tmp_path,
             env=env,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=timeout,
         )
+
+
+def test_readme_walkthrough_works_verbatim(tmp_path: Path) -> None:
+    result = run_walkthrough(tmp_path, "## Walk-through")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("requires_action 000201010212"), out[:200]
@@ -74,22 +79,7 @@ def _json_lines(out: str) -> list[str]:
 
 
 def test_readme_bills_walkthrough_works_verbatim(tmp_path: Path) -> None:
-    port = free_port()
-    (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
-    script = walkthrough_script("## Bills walk-through").replace(
-        "GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}"
-    )
-    env = clean_env()
-    with gateway_process(["serve"], tmp_path, env, port):
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    result = run_walkthrough(tmp_path, "## Bills walk-through")
     assert result.returncode == 0, result.stderr + result.stdout
     lines = result.stdout.splitlines()
     code, payload = lines[0].split(" ", 1)
@@ -105,22 +95,7 @@ def test_readme_bills_walkthrough_works_verbatim(tmp_path: Path) -> None:
 
 
 def test_readme_collections_walkthrough_works_verbatim(tmp_path: Path) -> None:
-    port = free_port()
-    (tmp_path / ".venv").mkdir()
-    (tmp_path / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
-    script = walkthrough_script("## Collections walk-through").replace(
-        "GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}"
-    )
-    env = clean_env()
-    with gateway_process(["serve"], tmp_path, env, port):
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+    result = run_walkthrough(tmp_path, "## Collections walk-through", timeout=90)
     assert result.returncode == 0, result.stderr + result.stdout
     lines = result.stdout.splitlines()
     assert lines[0] == "('Lê V** Cường', 356000)"

@@ -17,7 +17,12 @@ from tests.conftest import MerchantHandle, sql
 
 
 async def make_customer(
-    rt: Runtime, merchant: MerchantHandle, code: str = "PA01000123456", name: str = "Nguyễn Văn An"
+    rt: Runtime,
+    merchant: MerchantHandle,
+    code: str = "PA01000123456",
+    name: str = "Nguyễn Văn An",
+    *,
+    livemode: bool = False,
 ) -> str:
     now = rt.clock.now()
     customer_id = rt.ids.new("cus")
@@ -26,7 +31,7 @@ async def make_customer(
             Customer(
                 id=customer_id,
                 merchant_id=merchant.id,
-                livemode=False,
+                livemode=livemode,
                 code=code,
                 code_key=code.upper(),
                 name=name,

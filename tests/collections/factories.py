@@ -9,13 +9,11 @@ from dataclasses import dataclass
 import httpx
 
 from gateway.collections.client import PartnerClient
-from gateway.customers.models import Customer
-from gateway.customers.service import new_payment_code
 from gateway.domain import PartnerKind
 from gateway.partners.auth import seal_secret
 from gateway.partners.models import MerchantPartner, Partner
 from gateway.runtime import Runtime
-from tests.allocation.factories import execute
+from tests.allocation.factories import execute, make_customer
 from tests.conftest import MerchantHandle
 
 BILLER = "EVNQN"
@@ -88,23 +86,4 @@ async def biller_with_partner(
 async def make_live_customer(
     rt: Runtime, merchant: MerchantHandle, code: str = "PA01000123456", name: str = "Nguyễn Văn An"
 ) -> str:
-    now = rt.clock.now()
-    customer_id = rt.ids.new("cus")
-    async with rt.db.transaction() as session:
-        session.add(
-            Customer(
-                id=customer_id,
-                merchant_id=merchant.id,
-                livemode=True,
-                code=code,
-                code_key=code.upper(),
-                name=name,
-                metadata_={},
-                payment_code=new_payment_code(rt, customer_id),
-                balance=0,
-                currency="VND",
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    return customer_id
+    return await make_customer(rt, merchant, code, name, livemode=True)
