@@ -51,6 +51,16 @@ TERMINAL_PAYMENT_STATUSES = frozenset(
 )
 
 
+class OrgUnitKind(StrEnum):
+    """The levels of a province's tree (§17): a district's parent is the province, a commune's a district; an agency
+    (a department, a one-stop office) sits under the province, a district or a commune."""
+
+    province = "province"
+    district = "district"
+    commune = "commune"
+    agency = "agency"
+
+
 class RefundStatus(StrEnum):
     pending = "pending"
     succeeded = "succeeded"

@@ -9,6 +9,7 @@ from gateway.idempotency.models import IdempotencyKey
 from gateway.ledger.models import LedgerEntry, LedgerTransaction
 from gateway.merchants.models import ApiKey, Merchant, ProviderAccount, ProviderHealth
 from gateway.notifications.models import ProviderNotification
+from gateway.org_units.models import OrgUnit
 from gateway.partners.models import MerchantPartner, Partner, PartnerRequest
 from gateway.payments.models import Payment, ReceivedFunds
 from gateway.receipts.models import Receipt, ReceiptCounter, ReceiptSettings
@@ -28,6 +29,7 @@ __all__ = [
     "LedgerTransaction",
     "Merchant",
     "MerchantPartner",
+    "OrgUnit",
     "Partner",
     "PartnerRequest",
     "Payment",

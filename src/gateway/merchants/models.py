@@ -18,6 +18,8 @@ class Merchant(Base):
     category: Mapped[str] = mapped_column(String(20))
     # How collection partners and telcos name the merchant (§12); unique when set.
     biller_code: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # The unit it belongs to (§17): its payments count there unless their bill's customer names a unit.
+    org_unit: Mapped[str | None] = mapped_column(ForeignKey("org_units.code"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

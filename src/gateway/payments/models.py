@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, StrEnumColumn, UTCDateTime
@@ -22,6 +22,23 @@ class Payment(Base):
             "next_status_check_at",
             postgresql_where=text("next_status_check_at IS NOT NULL"),
             sqlite_where=text("next_status_check_at IS NOT NULL"),
+        ),
+        # The reports (§17): a range of Vietnam days of succeeded payments, everything they count in the index.
+        Index(
+            "ix_payments_report",
+            "succeeded_on",
+            postgresql_include=[
+                "org_unit",
+                "merchant_id",
+                "livemode",
+                "channel",
+                "method",
+                "provider",
+                "amount_received",
+                "amount_refunded",
+            ],
+            postgresql_where=text("succeeded_on IS NOT NULL"),
+            sqlite_where=text("succeeded_on IS NOT NULL"),
         ),
         Index(
             "uq_payments_provider_reference",
@@ -59,6 +76,11 @@ class Payment(Base):
     counter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # §12: where a collection partner took the money (`channel` follows from it).
     partner_channel: Mapped[PartnerChannel | None] = mapped_column(StrEnumColumn(PartnerChannel, 20))
+    # §17, recorded when it succeeds (so later moves of a customer or merchant do not rewrite history): its unit
+    # (the bill's customer's, else the merchant's), the moment, and that moment's Vietnam calendar day.
+    org_unit: Mapped[str | None] = mapped_column(String(32))
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    succeeded_on: Mapped[date | None] = mapped_column(Date)
     next_action: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # What the adapter needs to remember between calls (e.g. the account a QR pays into).
     provider_data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -27,7 +27,7 @@ from gateway.auth_types import MerchantScope
 from gateway.bills import repository as bills
 from gateway.bills.allocation import FundsForCustomer, allocate_funds
 from gateway.bills.models import Bill
-from gateway.clock import isoformat
+from gateway.clock import isoformat, vietnam_time
 from gateway.customers import repository as customers
 from gateway.customers.models import Customer
 from gateway.db import UnitOfWork, flush_in_savepoint
@@ -53,6 +53,7 @@ from gateway.errors import (
 from gateway.events.service import record_event
 from gateway.ledger import service as ledger
 from gateway.merchants.credentials import context_for
+from gateway.merchants.models import Merchant
 from gateway.payments import repository, routing
 from gateway.payments.models import Payment
 from gateway.payments.schemas import PaymentConfirm, PaymentCreate
@@ -146,9 +147,24 @@ async def change_status(
         late=late,
     )
     if to is S.succeeded:
+        await _stamp_success(session, payment)
         await receipts.issue_for_payment(session, rt, payment)
     rt.metrics.payment_transitions.labels(to, payment.method).inc()
     log.info(f"payment.{to}", payment_id=payment.id, provider=payment.provider, late=late or None)
+
+
+async def _stamp_success(session: AsyncSession, payment: Payment) -> None:
+    """What the reports count it by (§17), fixed now: later moves of its customer or merchant rewrite no history."""
+    payment.succeeded_at = payment.updated_at
+    payment.succeeded_on = vietnam_time(payment.updated_at).date()
+    unit: str | None = None
+    if payment.customer_id is not None:
+        customer = await session.get(Customer, payment.customer_id)
+        unit = customer.org_unit if customer is not None else None
+    if unit is None:
+        merchant = await session.get(Merchant, payment.merchant_id)
+        unit = merchant.org_unit if merchant is not None else None
+    payment.org_unit = unit
 
 
 def _schedule_status_checks(rt: Runtime, payment: Payment, to: PaymentStatus) -> None:

@@ -1,0 +1,1 @@
+"""Reports (§17): the province's collections by unit, merchant, method, channel, provider or day."""
