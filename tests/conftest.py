@@ -97,6 +97,11 @@ def migrated_database(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+# For a test whose subject does not depend on the database engine and that is slow (whole processes, a thousand
+# payments): it runs on PostgreSQL, the production database, only.
+postgresql_only = pytest.mark.parametrize("migrated_database", ["postgresql"], indirect=True)
+
+
 # Every table the models declare, so a new one is truncated too (CASCADE takes care of the order).
 TABLES = ", ".join(table.name for table in reversed(Base.metadata.sorted_tables))
 

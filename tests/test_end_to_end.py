@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.conftest import postgresql_only
 from tests.processes import clean_env, free_port, gateway_process
 
 SECRET = "end-to-end-secret-key-0123456789abcdef"
@@ -27,6 +28,9 @@ def _cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     )
 
 
+# The production profile (several workers, a separate sandbox) on the production database; the README's quick start
+# (SQLite) is served and paid through by CI's first step.
+@postgresql_only
 def test_payment_and_refund_over_real_http(database_url: str, tmp_path: Path) -> None:
     gateway_port, sandbox_port = free_port(), free_port()
     env = clean_env(

@@ -161,6 +161,10 @@ def test_every_response_is_documented(fuzzed: Fuzzed, method: str, path: str) ->
     real = {n: fuzzed.ids[n] for n in names if n in fuzzed.ids} | fuzzed.ids_by_operation.get(f"{method} {path}", {})
     variants = [{"provider": name} for name in PROVIDERS] if "provider" in names else [real]
     checks = [*CHECKS, unsigned_partner_requests_are_refused] if path.startswith("/v1/collect/") else CHECKS
+    if path == "/readyz":
+        # A readiness probe's documented 503 (the database did not answer within its bound, e.g. on a loaded CI
+        # machine) is its contract, not a server error; tests/ops checks both of its answers.
+        checks = [check for check in checks if check is not not_a_server_error]
     # Half of the cases reach real objects with a valid key; the other half generate every part, the key included.
     cases = st.one_of(
         [operation.as_strategy(generation_mode=mode) for mode in GenerationMode]

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
 from gateway.runtime import Runtime
 from tests.allocation.factories import execute, make_bill, make_customer
@@ -15,41 +14,33 @@ from tests.allocation.test_allocation import transfer
 from tests.conftest import MerchantHandle
 from tests.processes import clean_env
 
+# Each corruption, its repair, and what `verify` must say of it.
+CORRUPTIONS = [
+    (
+        "UPDATE bills SET amount_paid = amount_paid - 1",
+        "UPDATE bills SET amount_paid = amount_paid + 1",
+        "bill amount_paid vs its allocations",
+    ),
+    (
+        "UPDATE customers SET balance = balance + 5",
+        "UPDATE customers SET balance = balance - 5",
+        "customer_credit account vs balances",
+    ),
+    (
+        "UPDATE payments SET amount_received = amount_received + 7",
+        "UPDATE payments SET amount_received = amount_received - 7",
+        "customer's funds received vs allocations plus balance",
+    ),
+    (
+        "UPDATE allocations SET amount = amount + 3 WHERE bill_id IS NULL",
+        "UPDATE allocations SET amount = amount - 3 WHERE bill_id IS NULL",
+        "customer balance vs its credit allocations",
+    ),
+]
 
-@pytest.mark.parametrize(
-    ("corrupt", "restore", "says"),
-    [
-        (
-            "UPDATE bills SET amount_paid = amount_paid - 1",
-            "UPDATE bills SET amount_paid = amount_paid + 1",
-            "bill amount_paid vs its allocations",
-        ),
-        (
-            "UPDATE customers SET balance = balance + 5",
-            "UPDATE customers SET balance = balance - 5",
-            "customer_credit account vs balances",
-        ),
-        (
-            "UPDATE payments SET amount_received = amount_received + 7",
-            "UPDATE payments SET amount_received = amount_received - 7",
-            "customer's funds received vs allocations plus balance",
-        ),
-        (
-            "UPDATE allocations SET amount = amount + 3 WHERE bill_id IS NULL",
-            "UPDATE allocations SET amount = amount - 3 WHERE bill_id IS NULL",
-            "customer balance vs its credit allocations",
-        ),
-    ],
-)
+
 async def test_verify_exits_non_zero_when_allocations_and_funds_disagree(
-    client: httpx.AsyncClient,
-    database_url: str,
-    rt: Runtime,
-    merchant: MerchantHandle,
-    tmp_path: Path,
-    corrupt: str,
-    restore: str,
-    says: str,
+    client: httpx.AsyncClient, database_url: str, rt: Runtime, merchant: MerchantHandle, tmp_path: Path
 ) -> None:
     customer = await make_customer(rt, merchant)
     await make_bill(rt, merchant, customer, "HD-1", 100000)
@@ -60,8 +51,9 @@ async def test_verify_exits_non_zero_when_allocations_and_funds_disagree(
     assert clean.returncode == 0, clean.stderr
     assert "fully allocated" in clean.stdout
 
-    await execute(rt, corrupt)
-    broken = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    await execute(rt, restore)  # so the suite's own check after the test passes
-    assert broken.returncode == 1, broken.stdout
-    assert f"ALLOCATION {says}" in broken.stderr, broken.stderr
+    for corrupt, restore, says in CORRUPTIONS:  # one at a time, each repaired before the next
+        await execute(rt, corrupt)
+        broken = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        await execute(rt, restore)  # so the next one, and the suite's own check after the test, start clean
+        assert broken.returncode == 1, (says, broken.stdout)
+        assert f"ALLOCATION {says}" in broken.stderr, broken.stderr

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import structlog
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
@@ -13,6 +14,7 @@ from gateway.auth import RuntimeDep
 from gateway.errors import DATABASE_UNAVAILABLE
 from gateway.webhooks.dispatcher import backlog
 
+log = structlog.get_logger("gateway.ops")
 router = APIRouter(tags=["operations"])
 
 
@@ -27,7 +29,8 @@ async def readyz(rt: RuntimeDep) -> Response:
         async with asyncio.timeout(3):
             async with rt.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-    except Exception:
+    except Exception as exc:
+        log.warning("readyz.database_unavailable", error=type(exc).__name__)
         return DATABASE_UNAVAILABLE.response("The database does not answer.")
     return json_response({"status": "ready"})
 
