@@ -8,6 +8,7 @@ from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, UTCDateTime
+from gateway.org_units.models import OrgUnit
 
 
 class Merchant(Base):
@@ -19,7 +20,7 @@ class Merchant(Base):
     # How collection partners and telcos name the merchant (§12); unique when set.
     biller_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     # The unit it belongs to (§17): its payments count there unless their bill's customer names a unit.
-    org_unit: Mapped[str | None] = mapped_column(ForeignKey("org_units.code"))
+    org_unit: Mapped[str | None] = mapped_column(ForeignKey(OrgUnit.code))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
