@@ -14,6 +14,8 @@ from gateway.adapters.national_platform import wire
 from gateway.adapters.national_platform.simulator import SandboxPlatform
 from gateway.clock import ManualClock
 from gateway.janitor import check_payments_once
+from gateway.payments.schemas import PaymentObject
+from gateway.receipts.schemas import ReceiptObject
 from gateway.runtime import Runtime
 from tests.conftest import (
     ADMIN,
@@ -27,6 +29,7 @@ from tests.conftest import (
     sandbox_secrets,
     sql,
 )
+from tests.test_response_models import assert_is_model
 
 PROVIDER = "national_platform"
 SANDBOX = "/sandbox/national_platform"
@@ -149,6 +152,8 @@ async def test_a_dossiers_fees_are_paid_on_the_platform_page_with_both_receipts(
     assert [t["kind"] for t in await ledger_of(client, merchant, payment_id=payment["id"])] == ["payment_received"]
 
     [receipt] = (await client.get("/v1/receipts", headers=merchant.headers)).json()["data"]
+    assert_is_model(PaymentObject, paid)
+    assert_is_model(ReceiptObject, receipt)
     assert receipt["national_platform"] == {k: given[k] for k in ("reference", "transaction_id", "receipt_url")}
     public = await client.get(f"/receipts/{receipt['lookup_code']}")
     assert given["receipt_url"] in public.text and tx.transaction_id in public.text
