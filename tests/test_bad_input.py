@@ -91,9 +91,23 @@ REFUSED_BODIES = [
     pytest.param(
         with_fields(method="national_platform"),
         422,
-        "method_not_available",
-        None,
-        id="method-national-platform-no-adapter",
+        "validation_error",
+        ["body", "national_platform"],
+        id="method-national-platform-without-its-fees",
+    ),
+    pytest.param(
+        with_fields(
+            method="national_platform",
+            national_platform={
+                "procedure_code": "1.001234",
+                "service_code": "DVC-2.002",
+                "fees": [{"kind": "fee", "code": "PHI01", "name": "Phí", "amount": 1000}],
+            },
+        ),
+        422,
+        "validation_error",
+        ["body", "national_platform", "fees"],
+        id="national-platform-fees-not-the-amount",
     ),
     # reference, description
     pytest.param(with_fields(reference=""), 422, "validation_error", ["body", "reference"], id="reference-empty"),

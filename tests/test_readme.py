@@ -24,7 +24,8 @@ def run_walkthrough(tmp_path: Path, heading: str, timeout: float = 60) -> subpro
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "bin").symlink_to(Path(sys.executable).parent)
     script = walkthrough_script(heading).replace("GW=http://127.0.0.1:8000", f"GW=http://127.0.0.1:{port}")
-    env = clean_env()
+    # The gateway's public URL is where it really listens, so the URLs it hands out (a provider's page) open.
+    env = clean_env(GATEWAY_PUBLIC_URL=f"http://127.0.0.1:{port}")
     with gateway_process(["serve"], tmp_path, env, port):
         return subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
@@ -106,3 +107,17 @@ def test_readme_collections_walkthrough_works_verbatim(tmp_path: Path) -> None:
     shown = README.read_text().split("What the phone showed", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
     printed = (tmp_path / "ussd.txt").read_text()
     assert re.sub(r"VT\d+", "VT…", printed) == re.sub(r"VT\d+", "VT…", shown)
+
+
+def test_readme_government_fees_walkthrough_works_verbatim(tmp_path: Path) -> None:
+    result = run_walkthrough(tmp_path, "## Government fees walk-through")
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert result.stdout.splitlines() == [
+        "requires_action redirect",
+        "Lệ phí cấp giấy phép",
+        "(True, 1, 150000)",
+        "Thanh toán thành công",
+        "('succeeded', 'GD')",
+        "BIÊN LAI THU PHÍ, LỆ PHÍ",
+        "1",
+    ]

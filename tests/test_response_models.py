@@ -14,6 +14,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from gateway.adapters.national_platform import wire as platform_wire
 from gateway.adapters.telco import wire as telco_wire
 from gateway.bills.schemas import BillImportResult, BillObject
 from gateway.collections.schemas import BillInquiry, CollectionObject
@@ -28,7 +29,7 @@ from gateway.merchants.schemas import (
     ProviderAccountObject,
     RevokedApiKey,
 )
-from gateway.notifications.schemas import BillerList, VerifyOrderAnswer
+from gateway.notifications.schemas import BillerList, PlatformInquiryAnswer, VerifyOrderAnswer
 from gateway.partners.schemas import MerchantPartnerObject, PartnerObject, PartnerWithSecret
 from gateway.payments.schemas import PaymentObject
 from gateway.receipts.schemas import ReceiptObject, ReceiptSettingsObject
@@ -392,6 +393,17 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
         "GET",
         "/v1/providers/{provider}/billers",
         BillerList,
+    )
+
+    inquiry = {"MaHoSo": "HS-RM-1", "MaDoiTac": "000.00.00.GW1", "ThoiGianGD": "20261122170000"}
+    inquiry["MaXacThuc"] = platform_wire.sign(
+        inquiry, platform_wire.INQUIRY_SIGNED, sandbox_secrets(rt, "national_platform")["hash_key"]
+    )
+    check(
+        await client.post("/v1/providers/national_platform/inquiry", json=inquiry),
+        "POST",
+        "/v1/providers/national_platform/inquiry",
+        PlatformInquiryAnswer,
     )
 
     partner = (await biller_with_partner(rt, merchant, code="RMBANK")).client(client, rt)

@@ -109,6 +109,7 @@ async def check_payments_once(rt: Runtime, batch: int = 50) -> int:
                     references,
                     status.amount_received,
                     payment.currency,
+                    provider_data=status.provider_data,
                 )
             ]
         elif status.status is ProviderStatus.failed:

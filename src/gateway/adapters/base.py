@@ -159,6 +159,8 @@ class StatusResult:
     provider_transaction_id: str | None
     failure_code: str | None = None
     failure_message: str | None = None
+    # What the provider gave with the funds, merged into the payment's provider_data (as FundsReceived's).
+    provider_data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,9 @@ class FundsReceived:
     account_key: str | None = None
     payer: Mapping[str, str] = field(default_factory=dict)
     content: str | None = None
+    # What the provider gave with the funds (e.g. the national platform's transaction id and receipt URL): merged
+    # into the payment's provider_data when the funds are credited to it, in the same transaction.
+    provider_data: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -357,7 +362,10 @@ class InquiryRequest:
     checked."""
 
     code: str  # what the payer typed (a bill number or a customer code), or the gateway's payment id
-    order_id: str  # the provider's order: a payment of the gateway's, or its own for a payer-started payment
+    # The provider's order: a payment of the gateway's, or its own for a payer-started payment. None: the provider
+    # names no order of its own (the national platform asks by dossier code): `code` is the payment's reference,
+    # and a payment created for it takes the adapter's `GatewayReferences.payment_reference`.
+    order_id: str | None
     amount: int | None  # the amount it asks to collect, when it names one
 
 
@@ -373,6 +381,10 @@ class InquiryAnswer:
     status: InquiryStatus
     amount: int | None = None
     customer_name: str | None = None  # masked, for the payer's screen
+    # The gateway's reference the provider's result must name (the national platform's MaThamChieu).
+    reference: str | None = None
+    # What the amount is made of, as the payment keeps it ({"kind", "code", "name", "amount"}).
+    fees: Sequence[Mapping[str, Any]] = ()
 
 
 @runtime_checkable
@@ -393,6 +405,15 @@ class BillInquiry(Protocol):
     ) -> OutboundResponse:
         """The answer in the provider's format, signed by `credentials` (None: a caller nobody authenticated)."""
         ...
+
+
+@runtime_checkable
+class GatewayReferences(Protocol):
+    """A provider that takes the gateway's own reference for a payment instead of naming an order of its own (the
+    national platform's MaThamChieu): derived from the payment id, so a payment the gateway creates for an inquiry
+    gets the same reference a start would have given it."""
+
+    def payment_reference(self, payment_id: str) -> str: ...
 
 
 @runtime_checkable

@@ -9,6 +9,7 @@ import structlog
 
 from gateway.adapters.base import PaymentAdapter, Refunds
 from gateway.adapters.momo.adapter import MoMoAdapter
+from gateway.adapters.national_platform.adapter import NationalPlatformAdapter
 from gateway.adapters.telco.adapter import TelcoAdapter
 from gateway.adapters.telco.wire import PROFILES as TELCO_PROFILES
 from gateway.adapters.vietqr.adapter import VietQRAdapter
@@ -71,5 +72,11 @@ class AdapterRegistry:
 def installed_registry() -> AdapterRegistry:
     """The built-in providers (one line each) and every installed package's."""
     return AdapterRegistry.with_installed(
-        [VietQRAdapter(), VNPayAdapter(), MoMoAdapter(), *(TelcoAdapter(profile) for profile in TELCO_PROFILES)]
+        [
+            VietQRAdapter(),
+            VNPayAdapter(),
+            MoMoAdapter(),
+            *(TelcoAdapter(profile) for profile in TELCO_PROFILES),
+            NationalPlatformAdapter(),
+        ]
     )

@@ -11,7 +11,7 @@ from gateway.api_support import PARAMETERS, PAYLOAD_TOO_LARGE, json_response, pr
 from gateway.auth import RuntimeDep
 from gateway.errors import DATABASE_UNAVAILABLE, InvalidSignature, NotFound
 from gateway.notifications.inquiries import answer_inquiry, sandbox_billers
-from gateway.notifications.schemas import BillerList, ReturnStatus, VerifyOrderAnswer
+from gateway.notifications.schemas import BillerList, PlatformInquiryAnswer, ReturnStatus, VerifyOrderAnswer
 from gateway.notifications.service import receive_notification, verify_browser_return
 
 router = APIRouter(tags=["provider callbacks"])
@@ -108,6 +108,22 @@ async def provider_return(provider: str, request: Request, rt: RuntimeDep) -> Re
 async def provider_verify(provider: str, request: Request, rt: RuntimeDep) -> Response:
     answer = await answer_inquiry(rt, provider, _inbound(request, await request.body()))
     return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
+
+
+@router.post(
+    "/v1/providers/national_platform/inquiry",
+    response_model=PlatformInquiryAnswer,
+    summary="The national platform's inquiry by dossier code (§16)",
+    description="No API key: the platform's MaXacThuc (SHA-256 of `MaHoSo|MaDoiTac|ThoiGianGD|hash_key`) is "
+    "verified with the account its `MaDoiTac` names. JSON `{MaHoSo, MaDoiTac, ThoiGianGD, MaXacThuc}`. Answered "
+    "from the open payment whose `reference` is the dossier code, else from a payable bill of that number (the "
+    "payment its result will settle is then created, once: a repeated inquiry finds it): `error_code` 1 with "
+    "`SoTien`, `MaThamChieu` and the fees `PhiLePhi`; 0 when nothing is due, it is paid or unknown; -1 for a bad "
+    "MaXacThuc or an error. Every call is kept for audit.",
+    responses=problems(*PARAMETERS, PAYLOAD_TOO_LARGE, DATABASE_UNAVAILABLE),
+)
+async def national_platform_inquiry(request: Request, rt: RuntimeDep) -> Response:
+    return await provider_verify("national_platform", request, rt)
 
 
 @router.get(

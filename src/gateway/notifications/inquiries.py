@@ -1,6 +1,7 @@
-"""A provider asking what a code owes before its payer pays (the telco's verify-order, §15), and the sandbox's biller
-list. Verified with the account's own secret like a notification, kept for audit like one, and answered in the
-provider's own format. An inquiry for a payer-started payment creates the payment its result will settle."""
+"""A provider asking what a code owes before its payer pays (the telco's verify-order, §15; the national platform's
+inquiry by dossier code, §16), and the sandbox's biller list. Verified with the account's own secret like a
+notification, kept for audit like one, and answered in the provider's own format. An inquiry for a payer-started
+payment creates the payment its result will settle."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.adapters.base import (
     BillInquiry,
+    GatewayReferences,
     InboundRequest,
     InquiryAnswer,
     InquiryRequest,
@@ -88,8 +90,10 @@ async def answer_inquiry(rt: Runtime, provider: str, inbound: InboundRequest) ->
                     reason = exc.reason
             if inquiry is None or matched is None:
                 decided = _Decided(InquiryAnswer(InquiryStatus.rejected), reason)
+            elif inquiry.order_id is None:
+                decided = await _decide_by_reference(session, rt, provider, matched, inquiry.code)
             else:
-                decided = await _decide(session, rt, provider, matched, inquiry)
+                decided = await _decide(session, rt, provider, matched, inquiry, inquiry.order_id)
             outcome = _OUTCOME_OF[decided.answer.status]
             session.add(
                 audit_row(
@@ -132,11 +136,16 @@ def _not_payable(detail: str) -> _Decided:
 
 
 async def _decide(
-    session: AsyncSession, rt: Runtime, provider: str, creds: ProviderCredentials, inquiry: InquiryRequest
+    session: AsyncSession,
+    rt: Runtime,
+    provider: str,
+    creds: ProviderCredentials,
+    inquiry: InquiryRequest,
+    order_id: str,
 ) -> _Decided:
     # A payment of this order already: one the gateway started (its id is the order), or an earlier verify's.
     payment = await payments_repo.by_provider_reference(
-        session, provider, [inquiry.order_id], creds.livemode, creds.merchant_id, lock=True
+        session, provider, [order_id], creds.livemode, creds.merchant_id, lock=True
     )
     if payment is not None:
         if not _payable_now(payment, rt):
@@ -150,7 +159,7 @@ async def _decide(
         )
     if creds.merchant_id is None:
         return _not_payable("no such payment (the sandbox account names no biller)")
-    if len(inquiry.code) > _MAX_REFERENCE or len(inquiry.order_id) > _MAX_PROVIDER_REFERENCE:
+    if len(inquiry.code) > _MAX_REFERENCE or len(order_id) > _MAX_PROVIDER_REFERENCE:
         return _not_payable("code or order_id too long")
     scope = MerchantScope(creds.merchant_id, creds.livemode)
     due = await _amount_due(session, scope, inquiry.code)
@@ -171,11 +180,11 @@ async def _decide(
         bill,
         method=method,
         provider=provider,
-        provider_reference=inquiry.order_id,
+        provider_reference=order_id,
         amount=amount,
         reference=inquiry.code,
         provider_data={
-            "order_id": inquiry.order_id,
+            "order_id": order_id,
             "merchant_code": creds.settings.get("merchant_code"),
             "billcode": inquiry.code,
             "subscriber_started": True,
@@ -190,20 +199,30 @@ async def _decide(
     )
 
 
+async def _bill_due(
+    session: AsyncSession, scope: MerchantScope, number: str
+) -> tuple[Customer, Bill, int] | str | None:
+    """What the bill of that number owes, locked (the customer's lock, then the bill's: the allocation's order); why
+    nothing is payable; or None when there is no such bill."""
+    bill = await bills_repo.by_number(session, scope, number)
+    if bill is None:
+        return None
+    customer = await customers_repo.lock_by_id(session, bill.customer_id)
+    locked = await bills_repo.lock_by_id(session, bill.id)
+    assert customer is not None and locked is not None
+    if not locked.status.is_payable:
+        return f"bill {locked.number} is {locked.status}"
+    return customer, locked, locked.amount - locked.amount_paid
+
+
 async def _amount_due(
     session: AsyncSession, scope: MerchantScope, code: str
 ) -> tuple[Customer, Bill | None, int] | str:
     """What `code` owes: a bill number (what remains of it), else a customer code (what remains of its payable bills,
     allocated by rule 2 when paid); or why nothing is payable."""
-    bill = await bills_repo.by_number(session, scope, code)
-    if bill is not None:
-        # The customer's lock, then the bill's (the allocation's order).
-        customer = await customers_repo.lock_by_id(session, bill.customer_id)
-        locked = await bills_repo.lock_by_id(session, bill.id)
-        assert customer is not None and locked is not None
-        if not locked.status.is_payable:
-            return f"bill {locked.number} is {locked.status}"
-        return customer, locked, locked.amount - locked.amount_paid
+    by_bill = await _bill_due(session, scope, code)
+    if by_bill is not None:
+        return by_bill
     customer = await customers_repo.by_code(session, scope, code, lock=True)
     if customer is None:
         return "unknown code"
@@ -211,6 +230,74 @@ async def _amount_due(
     if due <= 0:
         return f"customer {customer.code} has nothing due"
     return customer, None, due
+
+
+def _fees_of(payment: Payment) -> list[dict[str, object]]:
+    block = payment.provider_data.get("national_platform") or {}
+    return list(
+        block.get("fees")
+        or [{"kind": "fee", "code": payment.reference, "name": payment.reference, "amount": payment.amount}]
+    )
+
+
+def _open_answer(payment: Payment, detail: str) -> _Decided:
+    answer = InquiryAnswer(
+        InquiryStatus.payable, payment.amount, _customer_name(payment), payment.provider_reference, _fees_of(payment)
+    )
+    return _Decided(answer, detail, payment.id)
+
+
+async def _decide_by_reference(
+    session: AsyncSession, rt: Runtime, provider: str, creds: ProviderCredentials, dossier: str
+) -> _Decided:
+    """A provider asking by the merchant's own reference (the national platform, by dossier code): the open payment
+    of that reference, else a payable bill of that number, for which the payment its result will settle is created
+    (a repeated inquiry then finds that payment)."""
+    if len(dossier) > _MAX_REFERENCE:
+        return _not_payable("dossier code too long")
+    due: tuple[Customer, Bill, int] | str | None = None
+    if creds.merchant_id is not None:
+        # The bill's lock first: a concurrent inquiry of the same dossier waits here, then finds this one's payment.
+        due = await _bill_due(session, MerchantScope(creds.merchant_id, creds.livemode), dossier)
+    now = rt.clock.now()
+    payment = await payments_repo.open_by_reference(session, provider, dossier, creds.livemode, creds.merchant_id, now)
+    if payment is not None:
+        return _open_answer(payment, "open")
+    if due is None:
+        return _not_payable("no open payment or payable bill of that dossier")
+    if isinstance(due, str):
+        return _not_payable(due)
+    customer, bill, amount = due
+    adapter = rt.registry.get(provider)
+    caps = adapter.capabilities
+    if not isinstance(adapter, GatewayReferences) or customer.currency not in caps.currencies:
+        return _not_payable(f"{provider} cannot collect this bill")
+    if not caps.min_amount <= amount <= caps.max_amount:
+        return _not_payable(f"{amount} {customer.currency} is beyond what {provider} collects")
+    (method,) = caps.methods
+    payment_id = rt.ids.new("pay")
+    reference = adapter.payment_reference(payment_id)
+    fee = {"kind": "fee", "code": bill.number, "name": bill.description or f"Hồ sơ {bill.number}", "amount": amount}
+    payment = await payments.payment_for_inquiry(
+        session,
+        rt,
+        customer,
+        bill,
+        method=method,
+        provider=provider,
+        provider_reference=reference,
+        amount=amount,
+        reference=dossier,
+        provider_data={
+            "national_platform": {"procedure_code": None, "service_code": None, "fees": [fee], "dossier": dossier},
+            "platform": {"reference": reference},
+            "inquiry_started": True,
+        },
+        description=f"Thanh toán qua {provider}",
+        expires_in=INQUIRY_PAYMENT_TTL,
+        payment_id=payment_id,
+    )
+    return _open_answer(payment, "created")
 
 
 async def sandbox_billers(rt: Runtime, provider: str, inbound: InboundRequest) -> list[dict[str, str]]:

@@ -27,6 +27,30 @@ class VerifyOrderAnswer(BaseModel):
     customer_name: str | None = Field(default=None, description="Masked, for the payer's screen (not signed)")
 
 
+class PlatformFee(BaseModel):
+    LoaiPhiLePhi: str = Field(description="`1` fee (phí), `2` charge (lệ phí)")
+    MaPhiLePhi: str
+    TenPhiLePhi: str
+    SoTien: int
+
+
+class PlatformInquiryAnswer(BaseModel):
+    """The answer to the national platform's inquiry by dossier code (§16), in the platform's format."""
+
+    error_code: int = Field(
+        description="`1` payable, `0` nothing due / already paid / unknown, `-1` error or bad MaXacThuc"
+    )
+    MaHoSo: str
+    MaDoiTac: str
+    SoTien: int = Field(description="What is due (0 unless payable)")
+    MaThamChieu: str = Field(description="The reference the platform's result must name (empty unless payable)")
+    PhiLePhi: list[PlatformFee]
+    MaXacThuc: str = Field(
+        description="SHA-256 of error_code|MaHoSo|MaDoiTac|MaThamChieu|SoTien|hash_key; empty when the inquiry's "
+        "own MaXacThuc did not hold"
+    )
+
+
 class Biller(BaseModel):
     biller_code: str
     name: str

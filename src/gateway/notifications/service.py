@@ -237,6 +237,9 @@ async def _apply_funds(
             content=event.content,
         )
         return AppliedEvent(Outcome.unmatched, reason, payment_id, None)
+    if event.provider_data:
+        # Before the funds: the payment.succeeded event and the receipt show what the provider gave.
+        payment.provider_data = {**payment.provider_data, **event.provider_data}
     source = funds_source(adapter.name, creds.livemode, event.provider_transaction_id)
     posted = await payments.record_funds_received(session, rt, payment, event.amount, source)
     return AppliedEvent(Outcome.applied if posted else Outcome.duplicate, None, payment.id, None)

@@ -95,6 +95,22 @@ class Payment(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+    def national_platform_details(self) -> dict[str, Any] | None:
+        """§16: the request's block (provider_data["national_platform"]) with what the platform gave
+        (provider_data["platform"]); None for any other method."""
+        block = self.provider_data.get("national_platform") if self.method is PaymentMethod.national_platform else None
+        if not isinstance(block, dict):
+            return None
+        given = self.provider_data.get("platform") or {}
+        return {
+            "procedure_code": block.get("procedure_code"),
+            "service_code": block.get("service_code"),
+            "fees": list(block.get("fees") or []),
+            "reference": self.provider_reference,
+            "transaction_id": given.get("transaction_id"),
+            "receipt_url": given.get("receipt_url"),
+        }
+
 
 class ReceivedFunds(Base):
     """One provider-confirmed movement of funds into a merchant's account, matched to a payment or not.

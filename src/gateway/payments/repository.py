@@ -90,6 +90,24 @@ async def by_provider_reference(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def open_by_reference(
+    session: AsyncSession, provider: str, reference: str, livemode: bool, merchant_id: str | None, now: datetime
+) -> Payment | None:
+    """The newest payment of `provider` under the merchant's own `reference` that its payer may still pay (the
+    national platform asks by dossier code), locked."""
+    stmt = select(Payment).where(
+        Payment.provider == provider,
+        Payment.reference == reference,
+        Payment.livemode == livemode,
+        Payment.status == PaymentStatus.requires_action,
+        Payment.expires_at > now,
+    )
+    if merchant_id is not None:
+        stmt = stmt.where(Payment.merchant_id == merchant_id)
+    stmt = stmt.order_by(Payment.id.desc()).limit(1).with_for_update().execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 @dataclass(frozen=True)
 class PaymentFilters:
     status: PaymentStatus | None = None

@@ -48,6 +48,32 @@ class MobileMoneyOptions(StrictModel):
     )
 
 
+class NationalPlatformFee(StrictModel):
+    kind: Literal["fee", "charge"] = Field(description="`fee` (phí) or `charge` (lệ phí)")
+    code: str = Field(min_length=1, max_length=40, description="The fee's code in the agency's fee table")
+    name: str = Field(min_length=1, max_length=255)
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT)
+
+
+class NationalPlatformOptions(StrictModel):
+    """Method `national_platform` (§16): the administrative procedure the dossier's fees are for."""
+
+    procedure_code: str = Field(min_length=1, max_length=40, description="MaTTHC: the procedure's code")
+    service_code: str = Field(min_length=1, max_length=40, description="MaDVC: the public service's code")
+    fees: list[NationalPlatformFee] = Field(
+        min_length=1, max_length=50, description="The fees and charges; their amounts sum to `amount`"
+    )
+
+
+class NationalPlatformObject(BaseModel):
+    procedure_code: str | None
+    service_code: str | None
+    fees: list[dict[str, Any]]
+    reference: str | None = Field(description="MaThamChieu: the gateway's reference at the platform")
+    transaction_id: str | None = Field(description="MaGiaoDich: the platform's transaction, once paid")
+    receipt_url: str | None = Field(description="UrlBienLai: the platform's receipt, once paid")
+
+
 class PaymentCreate(StrictModel):
     amount: StrictInt | None = Field(
         default=None,
@@ -84,6 +110,10 @@ class PaymentCreate(StrictModel):
         default=None, description="Required with method `counter` (and only then): how the cashier took the money"
     )
     mobile_money: MobileMoneyOptions | None = Field(default=None, description="Only with method `mobile_money`")
+    national_platform: NationalPlatformOptions | None = Field(
+        default=None,
+        description="Required with method `national_platform` (and only then); `reference` is the dossier code",
+    )
 
     _currency = field_validator("currency")(check_currency)
 
@@ -123,6 +153,9 @@ class PaymentObject(BaseModel):
     )
     failure_code: str | None
     failure_message: str | None
+    national_platform: NationalPlatformObject | None = Field(
+        default=None, description="Method `national_platform`: the request's block with what the platform gave"
+    )
     expires_at: str
     created_at: str
     updated_at: str

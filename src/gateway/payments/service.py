@@ -112,6 +112,7 @@ def payment_object(p: Payment) -> dict[str, Any]:
         "next_action": p.next_action if p.status == S.requires_action else None,
         "failure_code": p.failure_code,
         "failure_message": p.failure_message,
+        "national_platform": p.national_platform_details(),
         "expires_at": isoformat(p.expires_at),
         "created_at": isoformat(p.created_at),
         "updated_at": isoformat(p.updated_at),
@@ -200,6 +201,7 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         if params.counter is not None:
             raise ValidationFailed.field(["body", "counter"], "only for method counter")
         _check_mobile_money(params)
+        _check_national_platform(params, amount)
         best = (await routing.candidates(session, rt, scope, method, params.currency, amount, params.provider))[0]
         reason = (
             "requested" if params.provider else f"priority {best.priority}" + ("" if best.healthy else ", cooling down")
@@ -228,6 +230,7 @@ async def create_payment(session: AsyncSession, rt: Runtime, scope: MerchantScop
         provider_data={
             "routing": {"explicit": params.provider is not None, "tried": []},
             **({"mobile_money": params.mobile_money.model_dump()} if params.mobile_money else {}),
+            **(await _national_platform_data(session, scope, params, reference)),
         },
         expires_at=now + timedelta(seconds=params.expires_in),
     )
@@ -246,10 +249,42 @@ def _check_mobile_money(params: PaymentCreate) -> None:
         raise ValidationFailed.field(["body", "customer", "phone"], "a USSD push needs the payer's phone")
 
 
+def _check_national_platform(params: PaymentCreate, amount: int) -> None:
+    block = params.national_platform
+    if params.method is not RequestedMethod.national_platform:
+        if block is not None:
+            raise ValidationFailed.field(["body", "national_platform"], "only for method national_platform")
+        return
+    if block is None:
+        raise ValidationFailed.field(["body", "national_platform"], "Field required for method national_platform")
+    total = sum(fee.amount for fee in block.fees)
+    if total != amount:
+        raise ValidationFailed.field(
+            ["body", "national_platform", "fees"], f"the fees sum to {total}, not the amount {amount}"
+        )
+
+
+async def _national_platform_data(
+    session: AsyncSession, scope: MerchantScope, params: PaymentCreate, dossier: str
+) -> dict[str, Any]:
+    """The §16 block kept on the payment, with the agency's name (TenDonVi) and the dossier code for the platform."""
+    if params.national_platform is None:
+        return {}
+    merchant = await session.get(Merchant, scope.merchant_id)
+    return {
+        "national_platform": {
+            **params.national_platform.model_dump(),
+            "dossier": dossier,
+            "agency_name": merchant.name if merchant is not None else None,
+        }
+    }
+
+
 def _new_payment(rt: Runtime, now: datetime, **fields: Any) -> Payment:
     """A payment as every source creates one: unconfirmed, nothing received yet, stamped `now`."""
+    if "id" not in fields:
+        fields["id"] = rt.ids.new("pay")
     return Payment(
-        id=rt.ids.new("pay"),
         status=S.requires_confirmation,
         amount_received=0,
         amount_refunded=0,
@@ -427,13 +462,16 @@ async def payment_for_inquiry(
     provider_data: dict[str, Any],
     description: str,
     expires_in: timedelta,
+    payment_id: str | None = None,
 ) -> Payment:
     """A provider asked what `reference` owes before its payer pays (a telco's verify-order): the payment its
-    result will settle, awaiting the payer. One per provider order: a repeated inquiry finds the first."""
+    result will settle, awaiting the payer. One per provider order: a repeated inquiry finds the first.
+    `payment_id`: chosen by the caller when the provider's reference derives from it (the national platform's)."""
     payment = _customer_payment(
         rt,
         customer,
         expires_in,
+        **({"id": payment_id} if payment_id else {}),
         amount=amount,
         method=method,
         provider=provider,
@@ -478,7 +516,7 @@ def _start_request(payment: Payment) -> StartPayment:
 
 
 # The request's method-specific choices, kept in provider_data and handed to the adapter that starts it.
-_START_OPTIONS = ("mobile_money",)
+_START_OPTIONS = ("mobile_money", "national_platform")
 StartOutcome = routing.StartOutcome
 
 

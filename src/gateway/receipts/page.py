@@ -61,6 +61,12 @@ def receipt_page(document: dict[str, Any], issued_at: datetime, canceled_at: dat
         ("Số tiền", f"<strong>{escape(amount_in_figures(r['amount'], r['currency']))}</strong>"),
         ("Bằng chữ", escape(r["amount_in_words"])),
     ]
+    platform = r.get("national_platform") or {}
+    if platform.get("transaction_id"):
+        rows.append(("Mã giao dịch Cổng DVCQG", escape(platform["transaction_id"])))
+    if str(platform.get("receipt_url") or "").startswith(("https://", "http://")):
+        url = escape(platform["receipt_url"])
+        rows.append(("Biên lai Cổng DVCQG", f'<a href="{url}" rel="noopener noreferrer">{url}</a>'))
     details = "\n".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
     test = "" if r["livemode"] else '<p class="note">Biên lai thử nghiệm (chế độ test): không có giá trị.</p>\n'
     body = (

@@ -111,6 +111,11 @@ def render_pdf(printed: PrintedReceipt) -> bytes:
     method = _METHODS.get(r["method"], r["method"])
     pdf.labelled("Hình thức thanh toán", f"{method}, {_CHANNELS.get(r['channel'], r['channel'])}")
     pdf.labelled("Mã giao dịch", r["payment_id"])
+    platform = r.get("national_platform") or {}
+    if platform.get("transaction_id"):
+        pdf.labelled("Mã giao dịch Cổng DVCQG", platform["transaction_id"])
+    if platform.get("receipt_url"):
+        pdf.labelled("Biên lai Cổng DVCQG", platform["receipt_url"])
     pdf.ln(2)
 
     pdf.set_font(FAMILY, "", 9)

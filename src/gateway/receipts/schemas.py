@@ -61,6 +61,12 @@ class ReceiptItemObject(BaseModel):
     amount: int
 
 
+class ReceiptPlatformObject(BaseModel):
+    reference: str | None = Field(description="MaThamChieu")
+    transaction_id: str | None = Field(description="MaGiaoDich: the platform's transaction")
+    receipt_url: str | None = Field(description="UrlBienLai: the platform's own receipt")
+
+
 class ReceiptObject(BaseModel):
     id: str
     object: Literal["receipt"] = "receipt"
@@ -84,4 +90,7 @@ class ReceiptObject(BaseModel):
     lookup_code: str = Field(description="The key of the public page `GET /receipts/{lookup_code}`")
     lookup_url: str
     replaces: str | None = Field(description="The canceled receipt this one replaces (after a partial refund)")
+    national_platform: ReceiptPlatformObject | None = Field(
+        default=None, description="Paid through the national platform (§16): its transaction and its own receipt"
+    )
     created_at: str

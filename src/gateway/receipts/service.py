@@ -64,6 +64,7 @@ def receipt_object(rt: Runtime, r: Receipt) -> dict[str, Any]:
         "lookup_code": r.lookup_code,
         "lookup_url": lookup_url(rt, r.lookup_code),
         "replaces": r.replaces,
+        "national_platform": r.payer.get("national_platform"),
         "created_at": isoformat(r.created_at),
     }
 
@@ -313,13 +314,17 @@ async def _items_of(session: AsyncSession, payment: Payment) -> tuple[list[dict[
 
 async def _payer_of(session: AsyncSession, payment: Payment) -> dict[str, Any]:
     """The payer as the gateway knows them: the biller's customer (its name and code), else the name given with
-    the payment."""
-    if payment.customer_id is not None:
-        customer = await session.get(Customer, payment.customer_id)
-        if customer is not None:
-            return {"name": customer.name, "code": customer.code}
-    name = (payment.customer or {}).get("name")
-    return {"name": name or None, "code": None}
+    the payment; with the national platform's own receipt when it paid through it (kept with the payer: what the
+    platform gave the citizen, snapshotted with the receipt)."""
+    payer: dict[str, Any]
+    if payment.customer_id is not None and (customer := await session.get(Customer, payment.customer_id)):
+        payer = {"name": customer.name, "code": customer.code}
+    else:
+        payer = {"name": (payment.customer or {}).get("name") or None, "code": None}
+    platform = payment.national_platform_details()
+    if platform is not None:
+        payer["national_platform"] = {k: platform[k] for k in ("reference", "transaction_id", "receipt_url")}
+    return payer
 
 
 # --- reading -------------------------------------------------------------------------------------------------
