@@ -34,10 +34,12 @@ from gateway.notifications.api import router as notifications_router
 from gateway.observability import Metrics, configure_logging
 from gateway.openapi import install_openapi
 from gateway.ops.api import router as ops_router
+from gateway.org_units.api import router as org_units_router
 from gateway.partners.api import router as partners_router
 from gateway.payments.api import router as payments_router
 from gateway.receipts.api import router as receipts_router
 from gateway.refunds.api import router as refunds_router
+from gateway.reports.api import router as reports_router
 from gateway.runtime import ApiKeyCache, Runtime
 from gateway.sandbox.api import router as test_helpers_router
 from gateway.sandbox.app import create_sandbox_app, in_process_caller
@@ -172,6 +174,8 @@ def create_app(
         merchants_router,
         receipts_router,
         partners_router,
+        org_units_router,
+        reports_router,
         collections_router,
         notifications_router,
         test_helpers_router,

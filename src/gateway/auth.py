@@ -72,5 +72,15 @@ async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) 
     return principal
 
 
+async def require_merchant_or_admin(
+    rt: RuntimeDep, principal: Annotated[Principal, Depends(authenticate)]
+) -> Principal:
+    """Routes both may read (the operator's, which merchants need too: the organisation units, their reports)."""
+    if isinstance(principal, MerchantScope) and not principal.livemode and not rt.settings.sandbox:
+        raise TestModeDisabled("Test mode is disabled on this gateway (GATEWAY_SANDBOX=false).")
+    return principal
+
+
 MerchantDep = Annotated[MerchantScope, Depends(require_merchant)]
+PrincipalDep = Annotated[Principal, Depends(require_merchant_or_admin)]
 AdminDep = Annotated[Admin, Depends(require_admin)]

@@ -175,6 +175,10 @@ class PartnerCodeTaken(GatewayError):
     status, code, title = 409, "partner_code_taken", "Partner code taken"
 
 
+class OrgUnitExists(GatewayError):
+    status, code, title = 409, "org_unit_exists", "Organisation unit exists"
+
+
 class UrlNotAllowedError(GatewayError):
     status, code, title = 422, "url_not_allowed", "URL not allowed"
 

@@ -51,7 +51,8 @@ ADMIN_SCOPE = Admin.idempotency_scope
     responses=problems(*ADMIN_TOKEN, *JSON_BODY, *IDEMPOTENT, BillerCodeTaken),
     openapi_extra=idempotency_key(required=False),
     description="`biller_code` (optional) is how collection partners name the merchant (§12): unique, compared "
-    "case-insensitively, stored as given; taken, 409 `biller_code_taken`.",
+    "case-insensitively, stored as given; taken, 409 `biller_code_taken`. `org_unit` (optional) names an existing "
+    "organisation unit (§17) by code, else 422.",
 )
 async def create_merchant(
     params: MerchantCreate,
@@ -62,7 +63,7 @@ async def create_merchant(
 ) -> Response:
     async def operation(uow: UnitOfWork, _resume: str | None) -> StoredResponse:
         merchant, key, secret = await service.create_merchant(
-            uow.session, rt, params.name, params.category, biller_code=params.biller_code
+            uow.session, rt, params.name, params.category, biller_code=params.biller_code, org_unit=params.org_unit
         )
         return stored({**service.merchant_object(merchant), "api_key": service.new_key_object(key, secret)}, 201)
 
@@ -98,9 +99,10 @@ async def get_merchant(merchant_id: str, rt: RuntimeDep, _: AdminDep) -> Respons
 @router.patch(
     "/{merchant_id}",
     response_model=MerchantObject,
-    summary="Change a merchant's name, category or biller code",
+    summary="Change a merchant's name, category, biller code or organisation unit",
     responses=problems(*ADMIN_TOKEN, *JSON_BODY, NotFound, BillerCodeTaken),
-    description="Only the fields sent change; `biller_code: null` clears it. A new `biller_code` must be free, "
+    description="Only the fields sent change; `biller_code: null` and `org_unit: null` clear them (a unit must "
+    "exist, else 422; payments already made keep the unit they were recorded with). A new `biller_code` must be free, "
     "compared case-insensitively (409 `biller_code_taken`).",
 )
 async def update_merchant(merchant_id: str, params: MerchantUpdate, rt: RuntimeDep, _: AdminDep) -> Response:

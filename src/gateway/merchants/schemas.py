@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from gateway.domain import MAX_AMOUNT, KeyMode, MerchantCategory
+from gateway.org_units.schemas import OrgUnitCode
 from gateway.schemas import StrictModel
 
 BillerCode = Annotated[
@@ -26,15 +27,19 @@ class MerchantCreate(StrictModel):
     name: MerchantName
     category: MerchantCategory
     biller_code: BillerCode | None = None
+    org_unit: OrgUnitCode | None = Field(
+        default=None, description="The organisation unit (§17) the merchant's payments belong to, by code"
+    )
 
 
 class MerchantUpdate(StrictModel):
-    """Only the fields sent change; `null` clears `biller_code` (`name` and `category` take none)."""
+    """Only the fields sent change; `null` clears `biller_code` or `org_unit` (`name` and `category` take none)."""
 
     # Absent means unchanged; the document does not offer null where it is refused.
     name: MerchantName | SkipJsonSchema[None] = None
     category: MerchantCategory | SkipJsonSchema[None] = None
     biller_code: BillerCode | None = None
+    org_unit: OrgUnitCode | None = None
 
     @field_validator("name", "category", mode="after")
     @classmethod
@@ -70,6 +75,10 @@ class MerchantObject(BaseModel):
     name: str
     category: MerchantCategory
     biller_code: str | None = Field(description="How collection partners name the merchant; null when unset")
+    org_unit: str | None = Field(
+        description="The code of its organisation unit (§17): its payments count there unless their bill's "
+        "customer has a unit of its own; null when unset"
+    )
     created_at: str
 
 

@@ -17,6 +17,7 @@ from gateway.merchants import repository
 from gateway.merchants.credentials import open_secrets, seal_secrets
 from gateway.merchants.models import ApiKey, Merchant, ProviderAccount
 from gateway.merchants.schemas import ROUTING_FIELDS, MerchantUpdate, RoutingSettings
+from gateway.org_units.service import existing_code
 from gateway.pagination import keyset_page
 from gateway.runtime import Runtime
 
@@ -30,6 +31,7 @@ def merchant_object(m: Merchant) -> dict[str, Any]:
         "name": m.name,
         "category": m.category,
         "biller_code": m.biller_code,
+        "org_unit": m.org_unit,
         "created_at": isoformat(m.created_at),
     }
 
@@ -59,7 +61,9 @@ async def create_merchant(
     merchant_id: str | None = None,
     *,
     biller_code: str | None = None,
+    org_unit: str | None = None,
 ) -> tuple[Merchant, ApiKey, str]:
+    await existing_code(session, org_unit, ["body", "org_unit"])
     if biller_code is not None and await repository.biller_code_taken(session, biller_code):
         raise _biller_code_taken(biller_code)
     now = rt.clock.now()
@@ -68,6 +72,7 @@ async def create_merchant(
         name=name,
         category=category.value,
         biller_code=biller_code,
+        org_unit=org_unit,
         created_at=now,
         updated_at=now,
     )
@@ -78,8 +83,10 @@ async def create_merchant(
 
 
 async def update_merchant(session: AsyncSession, rt: Runtime, merchant_id: str, params: MerchantUpdate) -> Merchant:
-    """Only the fields sent change; `biller_code: null` clears it, a new one must be free."""
+    """Only the fields sent change; `biller_code: null` or `org_unit: null` clears it; a new biller code must be
+    free, a new unit must exist."""
     merchant = await get_merchant(session, merchant_id)
+    await existing_code(session, params.org_unit, ["body", "org_unit"])
     biller_code = params.biller_code
     if biller_code is not None and await repository.biller_code_taken(session, biller_code, besides=merchant.id):
         raise _biller_code_taken(biller_code)
@@ -91,6 +98,8 @@ async def update_merchant(session: AsyncSession, rt: Runtime, merchant_id: str, 
             merchant.category = params.category.value
         if "biller_code" in params.model_fields_set:  # sent, perhaps as null to clear it
             merchant.biller_code = biller_code
+        if "org_unit" in params.model_fields_set:
+            merchant.org_unit = params.org_unit
         merchant.updated_at = rt.clock.now()
         return merchant
 
