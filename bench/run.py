@@ -1061,22 +1061,31 @@ def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from _plan_nodes(child)
 
 
+def _node_name(node: dict[str, Any]) -> str:
+    """ "Partial HashAggregate", "Gather Merge (2 of 2 workers)", "Parallel Index Only Scan" — as EXPLAIN's text."""
+    name = node["Node Type"]
+    if name == "Aggregate":
+        name = {"Hashed": "HashAggregate", "Sorted": "GroupAggregate"}.get(node.get("Strategy", ""), name)
+        mode = node.get("Partial Mode", "Simple")
+        name = name if mode == "Simple" else f"{mode} {name}"
+    if node.get("Parallel Aware"):
+        name = f"Parallel {name}"
+    if "Workers Planned" in node:
+        name += f" ({node.get('Workers Launched', 0)} of {node['Workers Planned']} workers)"
+    return name
+
+
 def _plan_summary(explained: Any) -> tuple[str, bool]:
     """One line of an EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON): its nodes top-down, workers, the scan's heap fetches
     and buffers, JIT, time; and whether the scan read ix_payments_report."""
     document = explained[0] if isinstance(explained, list) else json.loads(explained)[0]
     nodes = list(_plan_nodes(document["Plan"]))
     scan = next((n for n in nodes if "Scan" in n["Node Type"]), {})
-    shape = " ← ".join(
-        n["Node Type"]
-        + (f" ({n['Workers Launched']} of {n['Workers Planned']} workers)" if "Workers Planned" in n else "")
-        for n in nodes
-        if n["Node Type"] not in ("Sort",)
-    )
+    shape = " ← ".join(_node_name(n) for n in nodes if n["Node Type"] != "Sort")
     index = scan.get("Index Name")
     parts = [
         shape + (f" on {index}" if index else f" on {scan.get('Relation Name', '?')}"),
-        f"{scan.get('Actual Rows', 0) * scan.get('Actual Loops', 1):,.0f} index entries",
+        f"{scan.get('Actual Rows', 0) * scan.get('Actual Loops', 1):,.0f} rows read",
         f"heap fetches {scan.get('Heap Fetches', '—')}",
         f"buffers hit {scan.get('Shared Hit Blocks', 0):,} read {scan.get('Shared Read Blocks', 0):,}",
     ]
