@@ -1099,11 +1099,15 @@ async def _s8_explain(dsn: str, first: date, last: date) -> tuple[str, str, bool
     """The statement's plan as the server's first runs of it get it (planned with the dates), and as a prepared
     statement gets it after five runs (PostgreSQL's generic plan, planned without them)."""
     conn = await asyncpg.connect(dsn)
+    explain = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
     try:
-        explain = f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {S8_STATEMENT}"
-        custom, uses_index = _plan_summary(await conn.fetchval(explain, first, last))
+        custom, uses_index = _plan_summary(await conn.fetchval(explain + S8_STATEMENT, first, last))
+        # EXPLAIN with bound parameters plans with their values; only EXECUTE of a PREPAREd statement shows the
+        # generic plan (the dates are date objects: their ISO text is safe to inline).
+        await conn.execute(f"PREPARE s8_report(date, date) AS {S8_STATEMENT}")
         await conn.execute("SET plan_cache_mode = force_generic_plan")
-        generic, generic_index = _plan_summary(await conn.fetchval(explain, first, last))
+        executed = await conn.fetchval(f"{explain}EXECUTE s8_report('{first.isoformat()}', '{last.isoformat()}')")
+        generic, generic_index = _plan_summary(executed)
     finally:
         await conn.close()
     return custom, generic, uses_index and generic_index
@@ -1140,12 +1144,14 @@ def _ms(values: list[float], q: float) -> float:
 def _s8_totals_note(report: dict[str, Any], expected: asyncpg.Record) -> str:
     totals = report.get("totals", {})
     fields = ("payments", "amount", "online_payments", "online_amount")
-    wrong = [f"{f} {totals.get(f)!r} (the database: {expected[f]:,})" for f in fields if totals.get(f) != expected[f]]
+    wrong = [
+        f"{f} {totals.get(f)!r} (the database: {int(expected[f]):,})" for f in fields if totals.get(f) != expected[f]
+    ]
     if wrong:
         return "⚠ the report's totals differ from the payments' own sums: " + ", ".join(wrong)
     return (
-        f"totals = the payments' own sums ({expected['payments']:,} payments, {expected['amount']:,} VND, "
-        f"{expected['online_payments']:,} online)"
+        f"totals = the payments' own sums ({int(expected['payments']):,} payments, {int(expected['amount']):,} VND, "
+        f"{int(expected['online_payments']):,} online)"
     )
 
 
