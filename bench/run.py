@@ -1115,26 +1115,23 @@ async def _s8_explain(dsn: str, first: date, last: date) -> tuple[str, str, bool
 
 def _s8_requests(
     client: httpx.Client, path: str, params: dict[str, str], headers: dict[str, str], count: int, kind: str
-) -> tuple[list[float], int, list[httpx.Response]]:
-    """`count` requests one after the other: each one's seconds, how many failed, the last good answer."""
+) -> tuple[list[float], int, httpx.Response | None]:
+    """`count` requests one after the other: each one's seconds, how many failed (not a 200 of `kind`), the last
+    answer."""
     latencies: list[float] = []
     errors = 0
-    answers: list[httpx.Response] = []
+    last: httpx.Response | None = None
     for _ in range(count):
         started = time.perf_counter()
         try:
-            response = client.get(path, params=params, headers=headers)
+            last = client.get(path, params=params, headers=headers)
         except httpx.HTTPError:
             errors += 1
             continue
         latencies.append(time.perf_counter() - started)
-        if response.status_code != 200 or kind not in response.headers.get("content-type", ""):
+        if last.status_code != 200 or kind not in last.headers.get("content-type", ""):
             errors += 1
-            if not answers:
-                answers.append(response)
-        else:
-            answers[:] = [response]
-    return latencies, errors, answers
+    return latencies, errors, last
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -1175,14 +1172,13 @@ def _s8_json_row(
     cfg = bench.cfg
     admin = {"Authorization": f"Bearer {bench.admin_token}"}
     params = _s8_params(seeded)
-    warm, warm_errors, warm_answers = _s8_requests(client, S8_ROUTE, params, admin, cfg.report_warmups, "json")
+    warm, warm_errors, answer = _s8_requests(client, S8_ROUTE, params, admin, cfg.report_warmups, "json")
     if warm_errors:
-        answer = warm_answers[0] if warm_answers else None
         detail = f"{answer.status_code}: {answer.text[:300]}" if answer is not None else "no answer"
         raise RuntimeError(f"GET {S8_ROUTE} answered {detail}")
     window = bench.cpu_window({"server": server.pid})
     window.start()
-    latencies, errors, answers = _s8_requests(client, S8_ROUTE, params, admin, cfg.report_requests, "json")
+    latencies, errors, answer = _s8_requests(client, S8_ROUTE, params, admin, cfg.report_requests, "json")
     cpu = window.stop()
     series = warm + latencies  # the server's 1st, 2nd, ... run of the statement
     row = Row(
@@ -1206,7 +1202,7 @@ def _s8_json_row(
         cpu_note(cpu),
         *window_warnings(cpu),
     ]
-    return row, answers[0].json() if answers and answers[0].status_code == 200 else {}
+    return row, answer.json() if answer is not None and answer.status_code == 200 else {}
 
 
 def _s8_seed_rows(bench: Bench, client: httpx.Client, seeded: SeededReport, letters: str, server: Managed) -> list[Row]:
@@ -1253,10 +1249,10 @@ def _s8_seed_rows(bench: Bench, client: httpx.Client, seeded: SeededReport, lett
             rss_mb=peak_rss_mb(server.pid),
             rss_of="server",
         )
-        size = len(last[0].content) if last else 0
-        row.notes.append(f"{len(times)} requests one after the other; {size:,} bytes")
-        if failed and last:
-            row.notes.append(f"answered {last[0].status_code}: {last[0].text[:200]}")
+        size = len(last.content) if last is not None else 0
+        row.notes.append(f"{len(times)} requests one after the other; the last answer {size:,} bytes")
+        if failed and last is not None:
+            row.notes.append(f"answered {last.status_code}: {last.text[:200]}")
         rows.append(row)
     return rows
 
@@ -1271,7 +1267,7 @@ def s8_reports(bench: Bench) -> list[Row]:
             asyncio.run(seed_report_payments(bench.dsn, cfg.report_payments, months=months, last_month=month, tag=tag))
         )
         month = add_months(month, -months)
-    rows = []
+    rows: list[Row] = []
     with bench.processes() as procs:
         server, url = bench.start_server(procs, "S8")
         with httpx.Client(base_url=url, timeout=120) as client:
@@ -1281,8 +1277,7 @@ def s8_reports(bench: Bench) -> list[Row]:
     # The largest month again, every statement planned with its dates (a database setting, read by the server's
     # new connections): what the report's own `SET LOCAL plan_cache_mode = force_custom_plan` would give.
     largest = max(seeds, key=lambda seeded: seeded.in_month)
-    setting = f'ALTER DATABASE "{bench.db_name}" SET plan_cache_mode'
-    asyncio.run(_admin(bench.dsn, f"{setting} = force_custom_plan"))
+    asyncio.run(_admin(bench.dsn, f'ALTER DATABASE "{bench.db_name}" SET plan_cache_mode = force_custom_plan'))
     try:
         with bench.processes() as procs:
             server, url = bench.start_server(procs, "S8-custom-plans")
