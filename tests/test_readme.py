@@ -106,3 +106,25 @@ def test_readme_collections_walkthrough_works_verbatim(tmp_path: Path) -> None:
     shown = README.read_text().split("What the phone showed", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
     printed = (tmp_path / "ussd.txt").read_text()
     assert re.sub(r"VT\d+", "VT…", printed) == re.sub(r"VT\d+", "VT…", shown)
+
+
+def test_readme_reports_walkthrough_works_verbatim(tmp_path: Path) -> None:
+    result = run_walkthrough(tmp_path, "## Reports walk-through", timeout=90)
+    assert result.returncode == 0, result.stderr + result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["TH", "('succeeded', 'counter')", "('succeeded', 'online')"]
+    assert lines[3] == "[('Cẩm Xuyên', 1, 0.0, 0.6, False), ('Thạch Hà', 2, 0.5, 0.4, True)]"
+    assert lines[4] == "(3, 320000, 0.3333, False)"
+    assert lines[5:9] == [
+        "key,name,payments,amount,online_payments,online_amount,online_share,target,meets_target",
+        "CX,Cẩm Xuyên,1,120000,0,0,0.0,0.6,false",
+        "TH,Thạch Hà,2,200000,1,150000,0.5,0.4,true",
+        "total,Tổng cộng,3,320000,1,150000,0.3333,0.5,false",
+    ]
+    printed = "\n".join(lines[9:])
+    assert "Thạch Hà" in printed and "Cẩm Xuyên" in printed and "33.3%" in printed and "320.000" in printed
+    chart = (tmp_path / "report.svg").read_text()
+    assert "Thạch Hà (TH)" in chart and "Cẩm Xuyên (CX)" in chart and 'id="target-0"' in chart
+    # The README's chart is one these commands drew (on another day: the title carries the date).
+    example = (README.parent / "docs" / "report-example.svg").read_text()
+    assert re.sub(r"\d\d/\d\d/\d{4}", "D", example) == re.sub(r"\d\d/\d\d/\d{4}", "D", chart)

@@ -29,10 +29,12 @@ from gateway.merchants.schemas import (
     RevokedApiKey,
 )
 from gateway.notifications.schemas import BillerList, VerifyOrderAnswer
+from gateway.org_units.schemas import OrgUnitObject
 from gateway.partners.schemas import MerchantPartnerObject, PartnerObject, PartnerWithSecret
 from gateway.payments.schemas import PaymentObject
 from gateway.receipts.schemas import ReceiptObject, ReceiptSettingsObject
 from gateway.refunds.schemas import RefundObject
+from gateway.reports.schemas import ReportObject
 from gateway.runtime import Runtime
 from gateway.schemas import ListEnvelope
 from gateway.webhooks.dispatcher import Dispatcher
@@ -413,5 +415,26 @@ async def test_every_response_is_its_documented_model(app: FastAPI, client: http
     assert (collected["status"], reversed_["status"]) == ("accepted", "reversed")
     (event,) = await events_of(client, merchant, type="collection.reversed")
     assert_is_model(event_model(EventType.collection_reversed), event)
+
+    unit = {"code": "RM-HT", "name": "Hà Tĩnh", "kind": "province", "online_target": 0.5}
+    check(await client.post("/v1/org-units", json=unit, headers=ADMIN), "POST", "/v1/org-units", OrgUnitObject)
+    check(await client.get("/v1/org-units", headers=ADMIN), "GET", "/v1/org-units", ListEnvelope[OrgUnitObject])
+    check(
+        await client.get("/v1/org-units/RM-HT", headers=merchant.headers), "GET", "/v1/org-units/{code}", OrgUnitObject
+    )
+    check(
+        await client.patch("/v1/org-units/RM-HT", json={"online_target": None}, headers=ADMIN),
+        "PATCH",
+        "/v1/org-units/{code}",
+        OrgUnitObject,
+    )
+    for group_by, org_unit in (("org_unit", None), ("day", "RM-HT")):
+        params = {"from": "2026-11-01", "to": "2026-11-30", "group_by": group_by, "org_unit": org_unit or ""}
+        check(
+            await client.get("/v1/reports/collections", params={k: v for k, v in params.items() if v}, headers=ADMIN),
+            "GET",
+            "/v1/reports/collections",
+            ReportObject,
+        )
 
     assert check.routes == check.documented()

@@ -52,7 +52,7 @@ CHECKS = [
 DOCUMENT = json.loads((Path(__file__).resolve().parents[1] / "openapi" / "openapi.json").read_text())
 PROVIDERS = ("vietqr", "vnpay", "momo", "viettel_money", "vnpt_money", "mobifone_money")
 # Where the admin token is the key (CONTRACT §1): the merchants and Part II's operator routes.
-ADMIN_ROUTES = ("/v1/merchants", "/v1/partners")
+ADMIN_ROUTES = ("/v1/merchants", "/v1/partners", "/v1/org-units", "/v1/reports")
 OPERATIONS = [(method.upper(), path) for path, item in DOCUMENT["paths"].items() for method in item]
 
 
@@ -120,6 +120,7 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
         to_void = post("/v1/bills", {"customer": customer["id"], "number": "FUZZ-B2", "amount": 150000}, auth)
         spare_key = post(f"/v1/merchants/{merchant['id']}/api-keys", {"mode": "test"}, ADMIN)
         partner = post("/v1/partners", {"name": "Fuzz Bank", "code": "FUZZBANK", "kind": "bank"}, ADMIN)
+        unit = post("/v1/org-units", {"code": "FUZZ-HT", "name": "Ha Tinh", "kind": "province"}, ADMIN)
         event = http.get("/v1/events?limit=1", headers=auth).json()["data"][0]
         receipt = http.get("/v1/receipts?limit=1", headers=auth).json()["data"][0]
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=SchemathesisConfig())
@@ -138,6 +139,7 @@ def fuzzed(migrated_database: str, tmp_path: Path) -> Iterator[Fuzzed]:
                 "receipt_id": receipt["id"],
                 "lookup_code": receipt["lookup_code"],
                 "partner_id": partner["id"],
+                "code": unit["code"],
             },
             ids_by_operation={
                 "POST /v1/payments/{payment_id}/confirm": {"payment_id": to_confirm["id"]},

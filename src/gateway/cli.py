@@ -1,4 +1,5 @@
-"""The `gateway` command: serve, worker, migrate, merchant, ledger, sandbox, phone, partner-sim, demo-key, openapi."""
+"""The `gateway` command: serve, worker, migrate, merchant, ledger, report, sandbox, phone, partner-sim, demo-key,
+openapi."""
 
 from __future__ import annotations
 
@@ -383,6 +384,124 @@ def partner_reverse(
 ) -> None:
     """Reverse a payment of today (Vietnam time)."""
     _partner_call(url, partner_id, secret, lambda c: c.reverse(transaction_id, reason))
+
+
+def _vnd(amount: int) -> str:
+    return f"{amount:,}".replace(",", ".")
+
+
+def _percent(share: float | None) -> str:
+    return "" if share is None else f"{share * 100:.1f}%"
+
+
+def _yes_no(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: ""}[value]
+
+
+def _report_cells(row: dict[str, Any]) -> list[str]:
+    return [
+        "" if row["key"] is None else str(row["key"]),
+        row["name"] or "",
+        str(row["payments"]),
+        _vnd(row["amount"]),
+        str(row["online_payments"]),
+        _vnd(row["online_amount"]),
+        _percent(row["online_share"]),
+        _percent(row["target"]),
+        _yes_no(row["meets_target"]),
+    ]
+
+
+def _report_table(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    unit = f", unit {report['org_unit']}" if report["org_unit"] else ""
+    level = f", level {report['level']}" if report["level"] else ""
+    table = Table(title=f"Collections {report['from']} to {report['to']} by {report['group_by']}{unit}{level}")
+    for name in ("key", "name"):
+        table.add_column(name)
+    for name in ("payments", "amount", "online_payments", "online_amount", "online_share", "target", "meets_target"):
+        table.add_column(name, justify="right")
+    for row in report["rows"]:
+        table.add_row(*_report_cells(row))
+    table.add_section()
+    table.add_row(*_report_cells({"key": "total", "name": "", **report["totals"]}))
+    return table
+
+
+@app.command("report")
+def report_command(
+    first: Annotated[str, typer.Option("--from", help="The first Vietnam calendar day (YYYY-MM-DD)")],
+    to: Annotated[str, typer.Option("--to", help="The last Vietnam calendar day, inclusive (YYYY-MM-DD)")],
+    group_by: Annotated[str, typer.Option(help="org_unit, merchant, method, channel, provider or day")] = "org_unit",
+    org_unit: Annotated[str | None, typer.Option(help="Only this unit and the units below it (its code)")] = None,
+    level: Annotated[str | None, typer.Option(help="Roll units up to this kind (e.g. district)")] = None,
+    livemode: Annotated[
+        bool | None, typer.Option("--livemode/--testmode", help="Only live or only test payments (default: both)")
+    ] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Also write the report as CSV here")] = None,
+    svg_path: Annotated[Path | None, typer.Option("--svg", help="Also write the chart as SVG here")] = None,
+) -> None:
+    """The collection report (§17) of every merchant, as GET /v1/reports/collections computes it with the admin
+    token, printed as a table; optionally written as CSV and as the SVG chart. Exit 2 on a bad option."""
+    from rich.console import Console
+
+    settings = _settings()
+    try:
+        report = asyncio.run(_collections_report(settings, first, to, group_by, org_unit, level, livemode))
+    except ValueError as exc:
+        typer.echo(f"bad option: {exc}", err=True)
+        raise typer.Exit(2) from None
+    Console(width=max(shutil.get_terminal_size().columns, 120)).print(_report_table(report))
+    if csv_path is not None:
+        from gateway.reports.service import report_csv
+
+        csv_path.write_text(report_csv(report), encoding="utf-8", newline="")
+    if svg_path is not None:
+        from gateway.reports.chart import report_svg
+
+        svg_path.write_bytes(report_svg(report))
+
+
+async def _collections_report(
+    settings: Settings,
+    first: str,
+    to: str,
+    group_by: str,
+    org_unit: str | None,
+    level: str | None,
+    livemode: bool | None,
+) -> dict[str, Any]:
+    from datetime import date
+
+    from gateway.db import Database, create_engine
+    from gateway.domain import OrgUnitKind
+    from gateway.errors import ValidationFailed
+    from gateway.reports.schemas import GroupBy
+    from gateway.reports.service import ReportQuery, collections_report
+
+    def parsed(name: str, read: Callable[[str], Any], value: str) -> Any:
+        try:
+            return read(value)
+        except ValueError:
+            raise ValueError(f"--{name.replace('_', '-')} {value!r} is not valid") from None
+
+    query = ReportQuery(
+        parsed("from", date.fromisoformat, first),
+        parsed("to", date.fromisoformat, to),
+        parsed("group_by", GroupBy, group_by),
+        org_unit,
+        parsed("level", OrgUnitKind, level) if level is not None else None,
+        livemode,
+    )
+    db = Database(create_engine(settings.database_url))
+    try:
+        async with db.transaction() as session:
+            return await collections_report(session, query, None)
+    except ValidationFailed as exc:
+        raise ValueError(exc.detail) from None
+    finally:
+        await db.dispose()
 
 
 @app.command()

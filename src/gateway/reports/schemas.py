@@ -3,7 +3,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.domain import OrgUnitKind
 
@@ -36,6 +36,8 @@ class ReportRow(ReportTotals):
 
 
 class ReportObject(BaseModel):
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
     object: Literal["report"] = "report"
     from_: str = Field(alias="from", description="The first Vietnam calendar day counted (YYYY-MM-DD)")
     to: str = Field(description="The last Vietnam calendar day counted, inclusive")
