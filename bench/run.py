@@ -1199,7 +1199,8 @@ def _s8_json_row(
         f"the server's runs 1–5 of the statement: median {_ms(series[:5], 50):.0f} ms; runs 6–{len(series)}: "
         f"median {_ms(series[5:], 50):.0f} ms (a prepared statement is planned generically from its 6th run "
         "unless plan_cache_mode says otherwise)",
-        cpu_note(cpu),
+        cpu_note(cpu)
+        + " (PostgreSQL's parallel workers exit within each request, so their CPU counts as other processes')",
         *window_warnings(cpu),
     ]
     return row, answer.json() if answer is not None and answer.status_code == 200 else {}
