@@ -1,4 +1,4 @@
-"""The benchmark harness runs end to end: `python bench/run.py --smoke` runs every scenario (S0-S7) for a few
+"""The benchmark harness runs end to end: `python bench/run.py --smoke` runs every scenario (S0-S8) for a few
 seconds on tiny data against a real PostgreSQL, real `gateway serve` / `gateway worker` processes and a real
 load generator, and prints its table.
 
@@ -53,5 +53,5 @@ def test_smoke_run_prints_a_row_for_every_scenario() -> None:
     text = output.decode(errors="replace")
     assert process.returncode == 0, text[-5000:]
     rows = re.findall(r"^\| (S\d)\w* \|", text, flags=re.MULTILINE)
-    for scenario in ("S0", "S1", "S2", "S3", "S4", "S5", "S6", "S7"):
+    for scenario in ("S0", "S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"):
         assert scenario in rows, f"no table row for {scenario}:\n{text[-5000:]}"
