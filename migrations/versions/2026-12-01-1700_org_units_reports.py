@@ -70,6 +70,13 @@ def upgrade() -> None:
         "WHERE customers.id = payments.customer_id) WHERE status = 'succeeded' AND customer_id IS NOT NULL"
     )
 
+    if op.get_bind().dialect.name == "postgresql":
+        # The reports read the index only while the visibility map is current: vacuum payments after 1 % of it
+        # changed or was inserted, not the default 20 % (bench S8: an unvacuumed month read twice as slowly).
+        op.execute(
+            "ALTER TABLE payments SET (autovacuum_vacuum_scale_factor = 0.01, "
+            "autovacuum_vacuum_insert_scale_factor = 0.01)"
+        )
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.create_index(
             "ix_payments_report",
@@ -82,6 +89,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE payments RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_insert_scale_factor)")
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.drop_index("ix_payments_report")
         batch_op.drop_column("succeeded_on")

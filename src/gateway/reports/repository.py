@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.db import plan_bulk_statements_each_time
 from gateway.domain import PaymentChannel
 from gateway.merchants.models import Merchant
 from gateway.payments.models import Payment
@@ -72,6 +73,10 @@ async def grouped_sums(
         stmt = stmt.where(Payment.livemode.is_(scope.livemode))
     if scope.org_units is not None:
         stmt = stmt.where(Payment.org_unit.in_(scope.org_units))
+    # A prepared statement run often gets PostgreSQL's generic plan, which guesses the range small and scans it on one
+    # core; planned with the real dates, a month of a million payments is read by parallel workers (bench S8: p99
+    # 584 → 324 ms).
+    await plan_bulk_statements_each_time(session)
     rows = (await session.execute(stmt.group_by(key))).all()
     return [(row[0], Sums(int(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))) for row in rows]
 
