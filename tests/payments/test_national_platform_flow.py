@@ -155,6 +155,8 @@ async def test_a_dossiers_fees_are_paid_on_the_platform_page_with_both_receipts(
     assert_is_model(PaymentObject, paid)
     assert_is_model(ReceiptObject, receipt)
     assert receipt["national_platform"] == {k: given[k] for k in ("reference", "transaction_id", "receipt_url")}
+    # The gateway's receipt lists the dossier's fee and charge.
+    assert receipt["items"] == [{"description": f"{f['name']} (hồ sơ {dossier})", "amount": f["amount"]} for f in FEES]
     public = await client.get(f"/receipts/{receipt['lookup_code']}")
     assert given["receipt_url"] in public.text and tx.transaction_id in public.text
     pdf = await client.get(f"/v1/receipts/{receipt['id']}.pdf", headers=merchant.headers)

@@ -308,8 +308,20 @@ async def _items_of(session: AsyncSession, payment: Payment) -> tuple[list[dict[
     if rest < 0:  # the journal cannot say more than was received; never print a receipt that does not add up
         items, paid_bills, rest = [], {}, payment.amount_received
     if rest > 0:
-        items.append({"description": payment.description or payment.reference, "amount": rest})
+        items.extend(
+            _fee_items(payment, rest) or [{"description": payment.description or payment.reference, "amount": rest}]
+        )
     return items, list(paid_bills)
+
+
+def _fee_items(payment: Payment, amount: int) -> list[dict[str, Any]]:
+    """An administrative fee paid through the national platform (§16): one item per fee and charge of its dossier,
+    when they account for exactly what is receipted."""
+    platform = payment.national_platform_details()
+    fees = platform["fees"] if platform else []
+    if not fees or sum(int(f["amount"]) for f in fees) != amount:
+        return []
+    return [{"description": f"{f['name']} (hồ sơ {payment.reference})", "amount": f["amount"]} for f in fees]
 
 
 async def _payer_of(session: AsyncSession, payment: Payment) -> dict[str, Any]:
