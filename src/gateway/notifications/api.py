@@ -15,6 +15,7 @@ from gateway.notifications.schemas import BillerList, PlatformInquiryAnswer, Ret
 from gateway.notifications.service import receive_notification, verify_browser_return
 
 router = APIRouter(tags=["provider callbacks"])
+NATIONAL_PLATFORM = "national_platform"
 
 
 def _provider_answers() -> dict[int | str, dict[str, Any]]:
@@ -106,12 +107,18 @@ async def provider_return(provider: str, request: Request, rt: RuntimeDep) -> Re
     responses=problems(*PARAMETERS, PAYLOAD_TOO_LARGE, NotFound, DATABASE_UNAVAILABLE),
 )
 async def provider_verify(provider: str, request: Request, rt: RuntimeDep) -> Response:
+    if provider == NATIONAL_PLATFORM:  # its inquiry has its own route, and answers in its own format
+        raise NotFound(f"The national platform asks at /v1/providers/{NATIONAL_PLATFORM}/inquiry.")
+    return await _inquiry(provider, request, rt)
+
+
+async def _inquiry(provider: str, request: Request, rt: RuntimeDep) -> Response:
     answer = await answer_inquiry(rt, provider, _inbound(request, await request.body()))
     return Response(answer.body, status_code=answer.status_code, media_type=answer.media_type)
 
 
 @router.post(
-    "/v1/providers/national_platform/inquiry",
+    f"/v1/providers/{NATIONAL_PLATFORM}/inquiry",
     response_model=PlatformInquiryAnswer,
     summary="The national platform's inquiry by dossier code (§16)",
     description="No API key: the platform's MaXacThuc (SHA-256 of `MaHoSo|MaDoiTac|ThoiGianGD|hash_key`) is "
@@ -123,7 +130,7 @@ async def provider_verify(provider: str, request: Request, rt: RuntimeDep) -> Re
     responses=problems(*PARAMETERS, PAYLOAD_TOO_LARGE, DATABASE_UNAVAILABLE),
 )
 async def national_platform_inquiry(request: Request, rt: RuntimeDep) -> Response:
-    return await provider_verify("national_platform", request, rt)
+    return await _inquiry(NATIONAL_PLATFORM, request, rt)
 
 
 @router.get(
