@@ -83,6 +83,15 @@ async def test_concurrent_creates_of_one_biller_code_answer_409_not_500(client: 
     assert len(await ids_listed(client, "/v1/merchants", ADMIN)) == 1
 
 
+async def test_concurrent_creates_of_one_code_in_different_cases_answer_409(client: httpx.AsyncClient) -> None:
+    spellings = ["Race", "RACE", "race", "rAcE", "RaCe"]
+    responses = await asyncio.gather(
+        *(client.post("/v1/merchants", json={**EVN, "biller_code": code}, headers=ADMIN) for code in spellings)
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409], [r.text for r in responses]
+    assert len(await ids_listed(client, "/v1/merchants", ADMIN)) == 1
+
+
 async def test_concurrent_patches_to_one_biller_code_answer_409_not_500(client: httpx.AsyncClient) -> None:
     merchants = [await create(client, name=f"Biller {i}") for i in range(4)]
     responses = await asyncio.gather(*(patch(client, m["id"], {"biller_code": "WANTED"}) for m in merchants))

@@ -118,6 +118,15 @@ async def test_concurrent_creates_of_one_code_answer_409_not_500(client: httpx.A
     assert len(await ids_listed(client, "/v1/partners", ADMIN)) == 1
 
 
+async def test_concurrent_creates_of_one_code_in_different_cases_answer_409(client: httpx.AsyncClient) -> None:
+    spellings = ["vcb", "VCB", "Vcb", "vCb", "vcB"]
+    responses = await asyncio.gather(
+        *(client.post("/v1/partners", json={**VCB, "code": code}, headers=ADMIN) for code in spellings)
+    )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409], [r.text for r in responses]
+    assert len(await ids_listed(client, "/v1/partners", ADMIN)) == 1
+
+
 async def test_an_idempotent_create_replays_the_same_partner(client: httpx.AsyncClient) -> None:
     headers = {**ADMIN, "Idempotency-Key": "ptn-create-1"}
     first = await client.post("/v1/partners", json=VCB, headers=headers)

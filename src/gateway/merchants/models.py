@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,6 +13,9 @@ from gateway.org_units.models import OrgUnit
 
 class Merchant(Base):
     __tablename__ = "merchants"
+    # Biller codes are matched in any case: unique in any case too (also under concurrent writes), and this index
+    # is what a partner's or telco's lookup by code uses.
+    __table_args__ = (Index("uq_merchants_biller_code_upper", func.upper(text("biller_code")), unique=True),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db import Base, StrEnumColumn, UTCDateTime
@@ -14,6 +14,8 @@ class Partner(Base):
     it sends; it is stored encrypted, and during a rotation the previous one is accepted until it expires."""
 
     __tablename__ = "partners"
+    # Codes are matched in any case: unique in any case, also under concurrent creates.
+    __table_args__ = (Index("uq_partners_code_upper", func.upper(text("code")), unique=True),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
