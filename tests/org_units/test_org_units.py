@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.clock import ManualClock
 from gateway.runtime import Runtime
 from tests.allocation.factories import make_bill, make_customer
 from tests.allocation.test_allocation import counter_payment
@@ -15,7 +16,9 @@ from tests.conftest import ADMIN, MerchantHandle, assert_problem, paid_payment, 
 from tests.org_units.support import post_unit, province_tree, set_customer_unit, set_merchant_unit
 
 
-async def test_the_tree_is_built_read_and_changed(client: httpx.AsyncClient, merchant: MerchantHandle) -> None:
+async def test_the_tree_is_built_read_and_changed(
+    client: httpx.AsyncClient, merchant: MerchantHandle, clock: ManualClock
+) -> None:
     created = await post_unit(client, code="HT", name="Hà Tĩnh", kind="province", online_target=0.4)
     assert created.status_code == 201, created.text
     unit = created.json()
@@ -36,6 +39,7 @@ async def test_the_tree_is_built_read_and_changed(client: httpx.AsyncClient, mer
         ("UBND-TH", "agency", "TH"),
         ("MC-TV", "agency", "TH.TV_1"),
     ]:
+        clock.advance(1)  # one a second: the list is newest first
         response = await post_unit(client, code=code, name=f"Đơn vị {code}", kind=kind, parent=parent)
         assert response.status_code == 201, (code, response.text)
         assert (response.json()["parent"], response.json()["online_target"]) == (parent, None)
@@ -45,9 +49,9 @@ async def test_the_tree_is_built_read_and_changed(client: httpx.AsyncClient, mer
     )
 
     listed = (await client.get("/v1/org-units", params={"limit": 3}, headers=merchant.headers)).json()
-    assert [u["code"] for u in listed["data"]] == ["HT", "MC-TV", "SYT"] and listed["has_more"] is True
+    assert [u["code"] for u in listed["data"]] == ["MC-TV", "UBND-TH", "SYT"] and listed["has_more"] is True
     rest = (await client.get("/v1/org-units", params={"starting_after": "SYT"}, headers=ADMIN)).json()
-    assert ([u["code"] for u in rest["data"]], rest["has_more"]) == (["TH", "TH.TV_1", "UBND-TH", "th"], False)
+    assert ([u["code"] for u in rest["data"]], rest["has_more"]) == (["TH.TV_1", "th", "TH", "HT"], False)
     got = await client.get("/v1/org-units/TH.TV_1", headers=merchant.headers)
     assert (got.status_code, got.json()["kind"], got.json()["parent"]) == (200, "commune", "TH")
     assert_problem(await client.get("/v1/org-units/tH", headers=ADMIN), 404, "not_found")
@@ -109,7 +113,8 @@ async def test_bad_units_are_refused(client: httpx.AsyncClient, change: dict[str
     assert_problem(
         await client.post("/v1/org-units", json=body, headers=ADMIN), 422, "validation_error", ["body", field]
     )
-    assert [u["code"] for u in (await client.get("/v1/org-units", headers=ADMIN)).json()["data"]] == ["HT", "SYT", "TH"]
+    # Created in the same instant: by code, descending.
+    assert [u["code"] for u in (await client.get("/v1/org-units", headers=ADMIN)).json()["data"]] == ["TH", "SYT", "HT"]
 
 
 async def test_merchants_take_a_unit_and_payments_keep_the_one_they_were_made_in(

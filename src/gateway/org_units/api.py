@@ -69,11 +69,12 @@ async def create_org_unit(
 @router.get(
     ORG_UNITS,
     response_model=ListEnvelope[OrgUnitObject],
-    summary="List organisation units, ordered by code",
+    summary="List organisation units, newest first",
     tags=_TAGS,
     responses=problems(*_READERS, *PARAMETERS),
-    description="The admin token or any merchant key (merchants name units by code). Ordered by code, not newest "
-    "first; `starting_after` is the last code of the previous page.",
+    description="The admin token or any merchant key (merchants name units by code). Newest first (units created "
+    "in the same instant by code, descending), like every list; `starting_after` is the last code of the previous "
+    "page.",
 )
 async def list_org_units(
     rt: RuntimeDep, _: PrincipalDep, limit: Limit = 20, starting_after: StartingAfterCode = None

@@ -3,7 +3,7 @@ tree is read whole when it is walked."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db import flush_in_savepoint
@@ -18,11 +18,15 @@ async def get(session: AsyncSession, code: str, *, lock: bool = False) -> OrgUni
 
 
 async def list_page(session: AsyncSession, limit: int, starting_after: str | None) -> tuple[list[OrgUnit], bool]:
-    """One page ordered by code (a tree's codes read better in order than newest first), after the cursor."""
+    """One page, newest first (§1; units created in the same instant by code, descending), after the cursor unit."""
     stmt = select(OrgUnit)
     if starting_after is not None:
-        stmt = stmt.where(OrgUnit.code > starting_after)
-    rows = list((await session.execute(stmt.order_by(OrgUnit.code).limit(limit + 1))).scalars())
+        cursor = await get(session, starting_after)
+        if cursor is None:
+            return [], False
+        stmt = stmt.where(tuple_(OrgUnit.created_at, OrgUnit.code) < tuple_(cursor.created_at, cursor.code))
+    ordered = stmt.order_by(OrgUnit.created_at.desc(), OrgUnit.code.desc()).limit(limit + 1)
+    rows = list((await session.execute(ordered)).scalars())
     return rows[:limit], len(rows) > limit
 
 
