@@ -21,6 +21,7 @@ from tests.conftest import (
     ADMIN,
     MerchantHandle,
     assert_problem,
+    create_merchant,
     get_payment,
     ledger_of,
     new_key,
@@ -343,3 +344,48 @@ async def test_a_live_account_inquiry_creates_the_bills_payment_and_its_result_p
     assert (await inquire(client, key, dossier, "000.00.00.H26"))["error_code"] == 0  # paid now
     body = orjson.dumps(fields).decode()
     assert "live-hash-key-26" not in body
+
+
+async def test_in_test_mode_the_sandbox_platform_finds_a_bill_by_its_dossier_and_pays_it(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
+    customer = await client.post(
+        "/v1/customers", json={"code": "CD-07", "name": "Lê Văn Cường"}, headers=merchant.idem()
+    )
+    dossier = "000.00.10.H26-261122-0077"
+    bill = await client.post(
+        "/v1/bills",
+        json={"customer": customer.json()["id"], "number": dossier, "amount": 80000, "description": "Lệ phí hộ tịch"},
+        headers=merchant.idem(),
+    )
+    assert bill.status_code == 201, bill.text
+    # The citizen looks the dossier up on the portal: the sandbox platform's signed inquiry, by the shared account.
+    looked_up = (await client.post(f"{SANDBOX}/_sandbox/inquiry", json={"MaHoSo": dossier})).json()
+    answer = looked_up["answer"]
+    assert looked_up["authentic"] and (answer["error_code"], answer["SoTien"]) == (1, 80000)
+    again = (await client.post(f"{SANDBOX}/_sandbox/inquiry", json={"MaHoSo": dossier})).json()["answer"]
+    assert again["MaThamChieu"] == answer["MaThamChieu"]  # the same payment, found again
+    [payment] = (await client.get("/v1/payments", headers=merchant.headers)).json()["data"]
+    assert (payment["bill_id"], payment["provider_reference"]) == (bill.json()["id"], answer["MaThamChieu"])
+
+    form = {"MaThamChieu": answer["MaThamChieu"], "bank": "970436", "action": "pay"}
+    assert "Thanh toán thành công" in (await client.post(f"{SANDBOX}/_sandbox/checkout", data=form)).text
+    assert (await get_payment(client, merchant, payment["id"]))["status"] == "succeeded"
+    assert (await client.get(f"/v1/bills/{bill.json()['id']}", headers=merchant.headers)).json()["status"] == "paid"
+    paid_now = (await client.post(f"{SANDBOX}/_sandbox/inquiry", json={"MaHoSo": dossier})).json()["answer"]
+    assert paid_now["error_code"] == 0
+
+    # Two merchants with a test bill of one number: the shared account cannot tell whose, so nothing is due.
+    other = await create_merchant(client, "Sở Tư pháp")
+    other_customer = await client.post(
+        "/v1/customers", json={"code": "CD-08", "name": "Phạm Thị Dung"}, headers=other.idem()
+    )
+    for handle, owner in ((merchant, customer), (other, other_customer)):
+        made = await client.post(
+            "/v1/bills",
+            json={"customer": owner.json()["id"], "number": "HS-SHARED-1", "amount": 30000},
+            headers=handle.idem(),
+        )
+        assert made.status_code == 201, made.text
+    shared = (await client.post(f"{SANDBOX}/_sandbox/inquiry", json={"MaHoSo": "HS-SHARED-1"})).json()["answer"]
+    assert shared["error_code"] == 0

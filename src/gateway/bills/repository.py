@@ -32,6 +32,12 @@ async def by_number(session: AsyncSession, scope: MerchantScope, number: str) ->
     return (await session.execute(_scoped(scope).where(Bill.number == number))).scalar_one_or_none()
 
 
+async def test_merchants_with_number(session: AsyncSession, number: str) -> list[str]:
+    """Test mode: the merchants with a bill of that number (at most two: enough to tell one from several)."""
+    stmt = select(Bill.merchant_id).where(Bill.livemode.is_(False), Bill.number == number).distinct().limit(2)
+    return list((await session.execute(stmt)).scalars())
+
+
 async def number_taken(session: AsyncSession, scope: MerchantScope, number: str) -> bool:
     stmt = select(Bill.id).where(
         Bill.merchant_id == scope.merchant_id, Bill.livemode == scope.livemode, Bill.number == number
