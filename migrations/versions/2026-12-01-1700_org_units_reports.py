@@ -53,18 +53,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("succeeded_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("succeeded_on", sa.Date(), nullable=True))
 
-    # The payments already succeeded: their last update is when (a refund since then moved it a little later), and
-    # their bill's customer's unit is theirs (merchants had none before this revision).
+    # The payments already succeeded: when is their `payment.succeeded` event (written in the transaction that made
+    # them succeed), else their last update; their bill's customer's unit is theirs (merchants had none before).
+    op.execute(
+        "UPDATE payments SET succeeded_at = COALESCE((SELECT MIN(events.created_at) FROM events "
+        "WHERE events.payment_id = payments.id AND events.type = 'payment.succeeded'), updated_at) "
+        "WHERE status = 'succeeded'"
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
-            "UPDATE payments SET succeeded_at = updated_at, "
-            "succeeded_on = (updated_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date WHERE status = 'succeeded'"
-        )
-    else:
-        op.execute(
-            "UPDATE payments SET succeeded_at = updated_at, succeeded_on = date(updated_at, '+7 hours') "
+            "UPDATE payments SET succeeded_on = (succeeded_at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date "
             "WHERE status = 'succeeded'"
         )
+    else:
+        op.execute("UPDATE payments SET succeeded_on = date(succeeded_at, '+7 hours') WHERE status = 'succeeded'")
     op.execute(
         "UPDATE payments SET org_unit = (SELECT customers.org_unit FROM customers "
         "WHERE customers.id = payments.customer_id) WHERE status = 'succeeded' AND customer_id IS NOT NULL"

@@ -23,7 +23,21 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _refuse_spellings_of_one_code(table: str, column: str) -> None:
+    """The old constraint allowed `EVN` beside `evn`: name them, rather than fail on the index with a bare error."""
+    key = f"upper({column})"
+    query = f"SELECT {key} FROM {table} WHERE {column} IS NOT NULL GROUP BY {key} HAVING count(*) > 1"  # noqa: S608
+    clashes = op.get_bind().execute(sa.text(query)).scalars().all()
+    if clashes:
+        raise RuntimeError(
+            f"{table}.{column} holds one code in several cases ({', '.join(sorted(clashes))}): rename all but one, "
+            "then migrate again"
+        )
+
+
 def upgrade() -> None:
+    _refuse_spellings_of_one_code("merchants", "biller_code")
+    _refuse_spellings_of_one_code("partners", "code")
     op.create_index("uq_merchants_biller_code_upper", "merchants", [sa.text("upper(biller_code)")], unique=True)
     op.create_index("uq_partners_code_upper", "partners", [sa.text("upper(code)")], unique=True)
 

@@ -231,7 +231,13 @@ async def test_tampered_unknown_and_declined_results(
     unknown = await post_result(client, result(key, "GW000000000000000000", transaction="GD-X"))
     assert unknown["MaLoi"] == "00"  # stored, for reconciliation: the platform need not send it again
 
-    declined = await post_result(client, result(key, reference, code=wire.PAYER_CANCELED, transaction=""))
+    # A code the gateway does not know ends nothing (the status query will tell); a cancel needs no amount.
+    odd = await post_result(client, result(key, reference, code="98", transaction="GD-98"))
+    assert odd["MaLoi"] == "00"
+    assert (await get_payment(client, merchant, payment["id"]))["status"] == "requires_action"
+    cancel = {**result(key, reference, code=wire.PAYER_CANCELED, transaction=""), "SoTien": ""}
+    cancel["MaXacThuc"] = wire.sign(cancel, wire.RESULT_SIGNED, key)
+    declined = await post_result(client, cancel)
     assert declined["MaLoi"] == "00"
     failed = await get_payment(client, merchant, payment["id"])
     assert (failed["status"], failed["failure_code"], failed["amount_received"]) == ("failed", "payer_canceled", 0)
@@ -240,6 +246,7 @@ async def test_tampered_unknown_and_declined_results(
         (False, "rejected"),  # the sandbox's tampered push
         (False, "rejected"),
         (True, "unmatched"),
+        (True, "applied"),  # the unknown code: stored, nothing changed
         (True, "applied"),
     ]
     assert await sql(rt, "SELECT status, amount FROM received_funds") == [{"status": "unmatched", "amount": 150000}]
@@ -389,3 +396,25 @@ async def test_in_test_mode_the_sandbox_platform_finds_a_bill_by_its_dossier_and
         assert made.status_code == 201, made.text
     shared = (await client.post(f"{SANDBOX}/_sandbox/inquiry", json={"MaHoSo": "HS-SHARED-1"})).json()["answer"]
     assert shared["error_code"] == 0
+
+
+async def test_an_open_payment_of_a_dossier_whose_bill_is_paid_is_not_offered(
+    client: httpx.AsyncClient, merchant: MerchantHandle
+) -> None:
+    dossier = "000.00.10.H26-261122-0099"
+    customer = await client.post("/v1/customers", json={"code": "CD-09", "name": "Đỗ Văn Em"}, headers=merchant.idem())
+    bill = await client.post(
+        "/v1/bills",
+        json={"customer": customer.json()["id"], "number": dossier, "amount": 150000},
+        headers=merchant.idem(),
+    )
+    assert bill.status_code == 201, bill.text
+    await fee_payment(client, merchant, dossier)  # the one-stop system's payment, still open on the platform
+    open_answer = (await client.post(f"{SANDBOX}/_sandbox/inquiry", json={"MaHoSo": dossier})).json()["answer"]
+    assert (open_answer["error_code"], open_answer["SoTien"]) == (1, 150000)
+    # The citizen pays the bill at the counter instead: the portal must not offer the dossier again.
+    counter = {"method": "counter", "bill_id": bill.json()["id"], "counter": {"instrument": "cash"}, "confirm": True}
+    paid = await client.post("/v1/payments", json=counter, headers=merchant.idem())
+    assert paid.json()["status"] == "succeeded", paid.text
+    after = (await client.post(f"{SANDBOX}/_sandbox/inquiry", json={"MaHoSo": dossier})).json()["answer"]
+    assert after["error_code"] == 0

@@ -12,6 +12,7 @@ import httpx
 from typer.testing import CliRunner
 
 from gateway.cli import app as cli
+from gateway.reports.chart import report_svg
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from tests.conftest import ADMIN, SECRET_KEY, MerchantHandle, assert_problem
@@ -104,3 +105,21 @@ async def test_csv_svg_and_the_command_show_the_same_report(
         refused = await asyncio.to_thread(CliRunner().invoke, cli, [*args, *bad], env=env)
         assert refused.exit_code == 2, (bad, refused.output)
         assert "bad option" in refused.output, refused.output
+
+
+def test_names_are_drawn_as_text_never_as_formulas() -> None:
+    """A `$` in a name would start a matplotlib formula (a 500 on an unbalanced one): names stay plain text."""
+    figures = {"payments": 2, "amount": 2, "online_payments": 1, "online_amount": 1, "online_share": 0.5}
+    names = [r"Công ty $\frac{$ X", "Giá $5 và $10"]
+    rows = [
+        {"key": f"m{i}", "name": name, **figures, "target": None, "meets_target": None} for i, name in enumerate(names)
+    ]
+    report = {
+        "from": "2026-11-01",
+        "to": "2026-11-30",
+        "group_by": "merchant",
+        "rows": rows,
+        "totals": {**figures, "target": None},
+    }
+    text = svg_text(report_svg(report))
+    assert all(name in text for name in names), text

@@ -262,18 +262,23 @@ async def _decide_by_reference(
     elif not creds.livemode:
         # The shared sandbox account names no agency: the test bill of that number, when one merchant alone has it.
         owners = await bills_repo.test_merchants_with_number(session, dossier)
-        scope = MerchantScope(owners[0], False) if len(owners) == 1 else None
+        if len(owners) > 1:
+            return _not_payable("test bills of that number at several merchants")
+        scope = MerchantScope(owners[0], False) if owners else None
     if scope is not None:
         # The bill's lock first: a concurrent inquiry of the same dossier waits here, then finds this one's payment.
         due = await _bill_due(session, scope, dossier)
+    if isinstance(due, str):  # the dossier's bill is paid, void or owes nothing: an open payment of it is not due
+        return _not_payable(due)
     now = rt.clock.now()
-    payment = await payments_repo.open_by_reference(session, provider, dossier, creds.livemode, creds.merchant_id, now)
+    owner = scope.merchant_id if scope is not None else creds.merchant_id
+    payment = await payments_repo.open_by_reference(session, provider, dossier, creds.livemode, owner, now)
     if payment is not None:
+        if due is not None and payment.amount > due[2]:
+            return _not_payable(f"the open payment asks {payment.amount}, the bill owes {due[2]}")
         return _open_answer(payment, "open")
     if due is None:
         return _not_payable("no open payment or payable bill of that dossier")
-    if isinstance(due, str):
-        return _not_payable(due)
     customer, bill, amount = due
     adapter = rt.registry.get(provider)
     caps = adapter.capabilities

@@ -94,7 +94,8 @@ async def open_by_reference(
     session: AsyncSession, provider: str, reference: str, livemode: bool, merchant_id: str | None, now: datetime
 ) -> Payment | None:
     """The newest payment of `provider` under the merchant's own `reference` that its payer may still pay (the
-    national platform asks by dossier code), locked."""
+    national platform asks by dossier code). Read, not locked: the inquiry only reads it, and a result settling it
+    locks the payment before the customer and bill (the allocation's order), which the inquiry holds already."""
     stmt = select(Payment).where(
         Payment.provider == provider,
         Payment.reference == reference,
@@ -104,7 +105,7 @@ async def open_by_reference(
     )
     if merchant_id is not None:
         stmt = stmt.where(Payment.merchant_id == merchant_id)
-    stmt = stmt.order_by(Payment.id.desc()).limit(1).with_for_update().execution_options(populate_existing=True)
+    stmt = stmt.order_by(Payment.id.desc()).limit(1)
     return (await session.execute(stmt)).scalar_one_or_none()
 
 

@@ -43,6 +43,8 @@ def report_svg(report: dict[str, Any]) -> bytes:
             "svg.hashsalt": "gateway-report",
             "font.family": "DejaVu Sans",
             "font.size": 10,
+            # Names are text, never TeX: a `$` in a unit's or merchant's name must not start a formula.
+            "text.parse_math": False,
         }
     ):
         figure = Figure(figsize=(8, 1.6 + 0.45 * max(len(rows), 1)), layout="constrained")

@@ -130,9 +130,20 @@ def _given(fields: Mapping[str, str], reference: str) -> dict[str, Any]:
             "reference": reference,
             "transaction_id": fields.get("MaGiaoDich") or None,
             "bank_code": fields.get("MaNganHang") or None,
-            "receipt_url": fields.get("UrlBienLai") or None,
+            "receipt_url": _receipt_url(fields.get("UrlBienLai")),
         }
     }
+
+
+_MAX_RECEIPT_URL = 500
+
+
+def _receipt_url(value: str | None) -> str | None:
+    """The platform's receipt link as the gateway's receipt shows it: an http(s) URL of a sane length, else none (it
+    is not among the signed fields, so nothing else is taken from it)."""
+    if not value or len(value) > _MAX_RECEIPT_URL or not value.startswith(("https://", "http://")):
+        return None
+    return value
 
 
 class NationalPlatformAdapter:
@@ -253,6 +264,8 @@ class NationalPlatformAdapter:
             if amount is None or transaction is None:
                 raise ProviderTechnicalError(f"{self.name} reports a payment without its amount or transaction")
             return StatusResult(ProviderStatus.succeeded, amount, transaction, provider_data=_given(answer, reference))
+        if code not in wire.TERMINAL_FAILURES:  # a code this gateway does not know: never fail a payment on a guess
+            raise ProviderTechnicalError(f"{self.name} answered the status query with MaLoi {code}")
         return StatusResult(
             ProviderStatus.failed, 0, transaction, wire.failure_code(code), f"The platform reports MaLoi {code}"
         )
@@ -271,7 +284,8 @@ class NationalPlatformAdapter:
         self, request: InboundRequest, credentials: ProviderCredentials, names: Sequence[str]
     ) -> dict[str, str]:
         fields = _fields_of(request)
-        if not wire.signature_matches(fields, names, credentials.secrets.get("hash_key", "")):
+        hash_key = credentials.secrets.get("hash_key")
+        if not hash_key or not wire.signature_matches(fields, names, hash_key):
             raise NotificationRejected("invalid MaXacThuc")
         if fields.get("MaDoiTac") != credentials.settings.get("partner_code"):
             raise NotificationRejected("MaDoiTac is not this account's")
@@ -287,13 +301,13 @@ class NationalPlatformAdapter:
         if not reference:
             raise NotificationRejected("no MaThamChieu")
         amount = _amount(fields.get("SoTien"))
-        if amount is None:
-            raise NotificationUnusable(
-                f"SoTien {fields.get('SoTien', '')[:40]} is no amount", NotificationOutcome.amount_mismatch
-            )
-        if code == wire.PENDING:
-            return []
+        if code == wire.PENDING or (code != wire.SUCCESS and code not in wire.TERMINAL_FAILURES):
+            return []  # not final (or a code this gateway does not know): the janitor's status query decides
         if code == wire.SUCCESS:
+            if amount is None:
+                raise NotificationUnusable(
+                    f"SoTien {fields.get('SoTien', '')[:40]} is no amount", NotificationOutcome.amount_mismatch
+                )
             if not transaction:
                 raise NotificationRejected("a payment without MaGiaoDich")
             return [
@@ -314,7 +328,7 @@ class NationalPlatformAdapter:
                 payment_references=[reference],
                 failure_code=wire.failure_code(code),
                 failure_message=f"The platform reports MaLoi {code}",
-                amount=amount,
+                amount=amount or None,  # a cancel may carry no amount (or 0): it is still the payment's end
             )
         ]
 

@@ -79,6 +79,8 @@ BANK_DECLINED = "04"
 EXPIRED = "05"
 PENDING = "09"  # status only: the citizen has not paid yet
 UNKNOWN_REFERENCE = "10"  # status only: no transaction of that MaThamChieu
+# The codes that end a payment: canceled, declined by the bank, expired. Any other code is not taken as a failure.
+TERMINAL_FAILURES = frozenset({PAYER_CANCELED, BANK_DECLINED, EXPIRED})
 NOT_STORED = "99"
 FAILURE_CODES = {
     PAYER_CANCELED: "payer_canceled",
