@@ -123,3 +123,17 @@ def test_names_are_drawn_as_text_never_as_formulas() -> None:
     }
     text = svg_text(report_svg(report))
     assert all(name in text for name in names), text
+
+
+async def test_the_format_follows_the_accept_headers_weights(client: httpx.AsyncClient) -> None:
+    params = {**NOVEMBER, "group_by": "day"}
+    for accept, media in [
+        ("text/csv", "text/csv"),
+        ("application/json, text/csv;q=0", "application/json"),
+        ("application/json;q=0.5, text/csv", "text/csv"),
+        ("text/csv;q=0.2, */*;q=0.8", "application/json"),
+        ("*/*", "application/json"),
+        ("", "application/json"),
+    ]:
+        answer = await client.get(REPORT, params=params, headers={**ADMIN, "Accept": accept})
+        assert (answer.status_code, answer.headers["content-type"].split(";")[0]) == (200, media), accept

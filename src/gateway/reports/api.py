@@ -97,7 +97,7 @@ async def collections_report(
     accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Response:
     report = await _report(rt, principal, query)
-    if accept is not None and CSV in accept.lower():
+    if _prefers_csv(accept):
         filename = f"collections-{report['from']}-{report['to']}-{report['group_by']}.csv"
         return Response(
             service.report_csv(report).encode(),
@@ -105,6 +105,29 @@ async def collections_report(
             headers={"Content-Disposition": f'inline; filename="{filename}"'},
         )
     return json_response(report)
+
+
+def _quality(media_range: str) -> tuple[str, float]:
+    kind, *params = (part.strip().lower() for part in media_range.split(";"))
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "q":
+            try:
+                return kind, float(value)
+            except ValueError:
+                return kind, 0.0
+    return kind, 1.0
+
+
+def _prefers_csv(accept: str | None) -> bool:
+    """Content negotiation (RFC 9110 §12.5.1): CSV when the client accepts it with a weight above zero and at least as
+    high as JSON's (`application/json`, else `*/*`); JSON otherwise, and when nothing is said."""
+    if not accept:
+        return False
+    weights = dict(_quality(media_range) for media_range in accept.split(",") if media_range.strip())
+    csv = weights.get(CSV, 0.0)
+    json = weights.get("application/json", weights.get("application/*", weights.get("*/*", 0.0)))
+    return csv > 0 and csv >= json
 
 
 @router.get(
