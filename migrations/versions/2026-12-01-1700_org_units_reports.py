@@ -1,5 +1,6 @@
 """organisation units and reports (§17): the org_units tree, merchants.org_unit, and on payments the unit, moment and
-Vietnam day they succeeded (backfilled for the payments already succeeded), indexed for the reports
+Vietnam day they succeeded (backfilled for the payments already succeeded), indexed for the reports; receipts name
+the national platform's transaction and receipt (§16)
 
 Revision ID: 0009
 Revises: 0008
@@ -47,6 +48,10 @@ def upgrade() -> None:
     with op.batch_alter_table("merchants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("org_unit", sa.String(length=32), nullable=True))
         batch_op.create_foreign_key(batch_op.f("fk_merchants_org_unit_org_units"), "org_units", ["org_unit"], ["code"])
+
+    # §16: a receipt of a payment through the national platform names the platform's transaction and receipt.
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("national_platform", sa.JSON(), nullable=True))
 
     with op.batch_alter_table("payments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("org_unit", sa.String(length=32), nullable=True))
@@ -98,6 +103,9 @@ def downgrade() -> None:
         batch_op.drop_column("succeeded_on")
         batch_op.drop_column("succeeded_at")
         batch_op.drop_column("org_unit")
+
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.drop_column("national_platform")
 
     with op.batch_alter_table("merchants", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_merchants_org_unit_org_units"), type_="foreignkey")

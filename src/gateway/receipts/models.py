@@ -71,5 +71,8 @@ class Receipt(Base):
     # The public lookup page's key: random, so receipts cannot be enumerated.
     lookup_code: Mapped[str] = mapped_column(String(32), unique=True)
     replaces: Mapped[str | None] = mapped_column(String(40))
+    # §16: paid through the national platform, its transaction and its own receipt ({"reference", "transaction_id",
+    # "receipt_url"}), as they were when this receipt was issued.
+    national_platform: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -64,7 +64,7 @@ def receipt_object(rt: Runtime, r: Receipt) -> dict[str, Any]:
         "lookup_code": r.lookup_code,
         "lookup_url": lookup_url(rt, r.lookup_code),
         "replaces": r.replaces,
-        "national_platform": r.payer.get("national_platform"),
+        "national_platform": r.national_platform,
         "created_at": isoformat(r.created_at),
     }
 
@@ -238,6 +238,7 @@ async def _issue(
         method=payment.method.value,
         channel=payment.channel.value,
         lookup_code=new_lookup_code(),
+        national_platform=_platform_receipt(payment),
         replaces=replaces,
         created_at=now,
         updated_at=now,
@@ -326,17 +327,18 @@ def _fee_items(payment: Payment, amount: int) -> list[dict[str, Any]]:
 
 async def _payer_of(session: AsyncSession, payment: Payment) -> dict[str, Any]:
     """The payer as the gateway knows them: the biller's customer (its name and code), else the name given with
-    the payment; with the national platform's own receipt when it paid through it (kept with the payer: what the
-    platform gave the citizen, snapshotted with the receipt)."""
-    payer: dict[str, Any]
+    the payment."""
     if payment.customer_id is not None and (customer := await session.get(Customer, payment.customer_id)):
-        payer = {"name": customer.name, "code": customer.code}
-    else:
-        payer = {"name": (payment.customer or {}).get("name") or None, "code": None}
+        return {"name": customer.name, "code": customer.code}
+    return {"name": (payment.customer or {}).get("name") or None, "code": None}
+
+
+def _platform_receipt(payment: Payment) -> dict[str, Any] | None:
+    """What the national platform gave the citizen for this payment (§16), shown on the gateway's receipt."""
     platform = payment.national_platform_details()
-    if platform is not None:
-        payer["national_platform"] = {k: platform[k] for k in ("reference", "transaction_id", "receipt_url")}
-    return payer
+    if platform is None:
+        return None
+    return {k: platform[k] for k in ("reference", "transaction_id", "receipt_url")}
 
 
 # --- reading -------------------------------------------------------------------------------------------------
