@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import orjson
+
+from gateway.adapters.base import FundsReceived, InboundRequest, ProviderCredentials
 from gateway.adapters.national_platform import wire
+from gateway.adapters.national_platform.adapter import NationalPlatformAdapter
 
 KEY = "HASHKEY789"
 INIT = {
@@ -65,3 +71,28 @@ def test_the_reference_is_the_payment_ids_own() -> None:
     assert first == wire.reference_for("pay_01JZ0000000000000000000001")  # a retried start names the same one
     assert first != second
     assert len(first) == wire.REFERENCE_MAX and first.isalnum()
+
+
+def test_a_results_receipt_link_is_kept_only_when_it_is_a_web_address_of_sane_length() -> None:
+    """UrlBienLai is not among the signed fields and is shown on the public receipt: nothing but an http(s) URL."""
+    adapter = NationalPlatformAdapter()
+    credentials = ProviderCredentials(
+        livemode=True,
+        merchant_id="mch_1",
+        settings={"partner_code": RESULT["MaDoiTac"]},
+        secrets={"hash_key": KEY},
+        base_url="https://dvc.test",
+    )
+    signed = {**RESULT, "MaXacThuc": RESULT_VECTOR}
+    kept: list[str | None] = []
+    for link in [
+        "https://dvc.test/bien-lai/1",
+        "javascript:alert(1)",
+        "https://dvc.test/" + "x" * 600,
+        "",
+    ]:
+        body = orjson.dumps({**signed, "UrlBienLai": link})
+        [funds] = adapter.verify_notification(InboundRequest("POST", {}, {}, body), credentials, datetime.now(UTC))
+        assert isinstance(funds, FundsReceived) and funds.amount == 150000
+        kept.append(funds.provider_data["platform"]["receipt_url"])
+    assert kept == ["https://dvc.test/bien-lai/1", None, None, None]
