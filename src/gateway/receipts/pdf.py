@@ -18,20 +18,12 @@ from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
 from gateway.clock import vietnam_time
+from gateway.labels import CHANNEL_NAMES, METHOD_NAMES
 from gateway.receipts.wording import amount_in_figures, vietnamese_date
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 FAMILY = "DejaVuSans"
 A5_MM = (148, 210)  # ISO 216 A5 portrait (419.53 by 595.28 pt)
-_METHODS = {
-    "vietqr": "Chuyển khoản (VietQR)",
-    "card": "Thẻ",
-    "ewallet": "Ví điện tử",
-    "mobile_money": "Tiền di động",
-    "national_platform": "Cổng Dịch vụ công quốc gia",
-    "counter": "Tại quầy",
-}
-_CHANNELS = {"online": "trực tuyến", "counter": "tại quầy"}
 _RED = (190, 20, 20)
 _GREY = (90, 90, 90)
 
@@ -108,8 +100,8 @@ def render_pdf(printed: PrintedReceipt) -> bytes:
     pdf.labelled("Người nộp tiền", payer.get("name") or "—")
     if payer.get("code"):
         pdf.labelled("Mã khách hàng", payer["code"])
-    method = _METHODS.get(r["method"], r["method"])
-    pdf.labelled("Hình thức thanh toán", f"{method}, {_CHANNELS.get(r['channel'], r['channel'])}")
+    method = METHOD_NAMES.get(r["method"], r["method"])
+    pdf.labelled("Hình thức thanh toán", f"{method}, {CHANNEL_NAMES.get(r['channel'], r['channel']).lower()}")
     pdf.labelled("Mã giao dịch", r["payment_id"])
     platform = r.get("national_platform") or {}
     if platform.get("transaction_id"):

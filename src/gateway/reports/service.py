@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gateway.auth_types import MerchantScope
 from gateway.domain import OrgUnitKind
 from gateway.errors import Forbidden, ValidationFailed
+from gateway.labels import CHANNEL_NAMES, METHOD_NAMES
 from gateway.org_units.service import Tree, tree
 from gateway.reports import repository
 from gateway.reports.repository import Scope, Sums
@@ -26,16 +27,6 @@ from gateway.reports.schemas import GroupBy
 MAX_DAYS = 366
 NO_UNIT = "Chưa xác định"  # payments recorded without an organisation unit
 TOTAL_KEY, TOTAL_NAME = "total", "Tổng cộng"  # the CSV's last line
-METHOD_NAMES = {
-    "vietqr": "Chuyển khoản (VietQR)",
-    "card": "Thẻ",
-    "ewallet": "Ví điện tử",
-    "mobile_money": "Tiền di động",
-    "national_platform": "Cổng Dịch vụ công quốc gia",
-    "counter": "Tại quầy",
-    "partner": "Đối tác thu hộ",
-}
-CHANNEL_NAMES = {"online": "Trực tuyến", "counter": "Tại quầy"}
 FIELDS = [
     "key",
     "name",

@@ -33,6 +33,7 @@ from gateway.adapters.momo.wire import (
     sign_fields,
     signature_matches,
 )
+from gateway.adapters.simulators import add_fault_route
 from gateway.adapters.testmode import SandboxPayerFailed, SimulatorContext
 from gateway.clock import Clock
 
@@ -80,12 +81,6 @@ class Completion(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: Literal["success", "failure"] = "success"
     amount: StrictInt | None = Field(default=None, gt=0, description="Report this amount (a wrong-amount IPN)")
-
-
-class FaultRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fault: str
-    count: StrictInt = Field(default=1, ge=0)
 
 
 @dataclass
@@ -374,16 +369,7 @@ class SandboxWallet:
             result = await self.complete(order, Completion(outcome=outcome))
             return RedirectResponse(str(result["return_url"]), status_code=303)
 
-        @app.post("/_sandbox/faults")
-        async def faults(request: Request) -> JSONResponse:
-            try:
-                wanted = FaultRequest.model_validate_json(await request.body())
-            except ValidationError as exc:
-                return JSONResponse({"error": "invalid_request", "detail": exc.errors()}, status_code=422)
-            if wanted.fault not in FAULTS:
-                return JSONResponse({"error": "unknown_fault", "faults": sorted(FAULTS)}, status_code=422)
-            self.faults[wanted.fault] = wanted.count
-            return JSONResponse({"fault": wanted.fault, "remaining": wanted.count})
+        add_fault_route(app, self.faults, FAULTS)
 
         return app
 

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from gateway.adapters.national_platform import wire
+from gateway.adapters.simulators import add_fault_route, invalid_request
 from gateway.adapters.testmode import SandboxPayerFailed, SimulatorContext
 from gateway.clock import Clock
 
@@ -77,12 +78,6 @@ class PayerRequest(BaseModel):
     amount: StrictInt = Field(gt=0)
     dossier: str | None = Field(default=None, max_length=64)
     bank_code: str = "970436"
-
-
-class FaultRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fault: str
-    count: StrictInt = Field(default=1, ge=0)
 
 
 class InquiryPlay(BaseModel):
@@ -344,9 +339,6 @@ def create_simulator(ctx: SimulatorContext) -> FastAPI:
     app = FastAPI(title="Sandbox national platform", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.platform = platform
 
-    def invalid(exc: ValidationError) -> JSONResponse:
-        return JSONResponse({"error": "invalid_request", "detail": exc.errors(include_url=False)}, 422)
-
     @app.post(wire.INIT_PATH)
     async def init(request: Request) -> JSONResponse:
         return JSONResponse(platform.init(await _body_object(request)))
@@ -391,7 +383,7 @@ def create_simulator(ctx: SimulatorContext) -> FastAPI:
         try:
             wanted = PayerRequest.model_validate_json(await request.body())
         except ValidationError as exc:
-            return invalid(exc)
+            return invalid_request(exc)
         tx = platform.open(reference, wanted.amount, dossier=wanted.dossier or "")
         if tx.status != "pending":
             return JSONResponse({"error": "already_settled"}, status_code=409)
@@ -419,22 +411,13 @@ def create_simulator(ctx: SimulatorContext) -> FastAPI:
         try:
             wanted = InquiryPlay.model_validate_json(await request.body())
         except ValidationError as exc:
-            return invalid(exc)
+            return invalid_request(exc)
         try:
             return JSONResponse(await platform.inquire(wanted.MaHoSo))
         except httpx.HTTPError as exc:
             return JSONResponse({"error": "gateway_unreachable", "detail": type(exc).__name__}, status_code=502)
 
-    @app.post("/_sandbox/faults")
-    async def faults(request: Request) -> JSONResponse:
-        try:
-            wanted = FaultRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            return invalid(exc)
-        if wanted.fault not in FAULTS:
-            return JSONResponse({"error": "unknown_fault", "faults": sorted(FAULTS)}, status_code=422)
-        platform.faults[wanted.fault] = wanted.count
-        return JSONResponse({"fault": wanted.fault, "remaining": wanted.count})
+    add_fault_route(app, platform.faults, FAULTS)
 
     return app
 

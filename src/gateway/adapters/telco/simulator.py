@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+from gateway.adapters.simulators import add_fault_route, invalid_request
 from gateway.adapters.telco import wire
 from gateway.adapters.telco.sandbox_api import answer_command
 from gateway.adapters.telco.sandbox_telco import (
@@ -57,12 +58,6 @@ class PayerRequest(BaseModel):
     billcode: str | None = None
     merchant_code: str | None = None
     msisdn: str | None = None
-
-
-class FaultRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    fault: str
-    count: StrictInt = Field(default=1, ge=0)
 
 
 class WalletUpdate(BaseModel):
@@ -226,9 +221,6 @@ class TelcoSimulator:
         telco, profile = self.telco, self.telco.profile
         app = FastAPI(title=f"Sandbox {profile.display_name}", docs_url=None, redoc_url=None, openapi_url=None)
 
-        def invalid(exc: ValidationError) -> JSONResponse:
-            return JSONResponse({"error": "invalid_request", "detail": exc.errors(include_url=False)}, 422)
-
         @app.get(profile.payment_page_path)
         async def payment_page(request: Request) -> Response:
             return self.open_page(dict(request.query_params))
@@ -265,7 +257,7 @@ class TelcoSimulator:
             try:
                 wanted = PayerRequest.model_validate_json(await request.body())
             except ValidationError as exc:
-                return invalid(exc)
+                return invalid_request(exc)
             return await self.play_payer(order_id, wanted)
 
         @app.get("/_sandbox/orders/{order_id}")
@@ -292,20 +284,11 @@ class TelcoSimulator:
             try:
                 update = WalletUpdate.model_validate_json(await request.body())
             except ValidationError as exc:
-                return invalid(exc)
+                return invalid_request(exc)
             telco.wallet(msisdn).balance = update.balance
             return JSONResponse({"msisdn": msisdn, "balance": update.balance})
 
-        @app.post("/_sandbox/faults")
-        async def faults(request: Request) -> JSONResponse:
-            try:
-                wanted = FaultRequest.model_validate_json(await request.body())
-            except ValidationError as exc:
-                return invalid(exc)
-            if wanted.fault not in FAULTS:
-                return JSONResponse({"error": "unknown_fault", "faults": sorted(FAULTS)}, status_code=422)
-            telco.faults[wanted.fault] = wanted.count
-            return JSONResponse({"fault": wanted.fault, "remaining": wanted.count})
+        add_fault_route(app, telco.faults, FAULTS)
 
         return app
 
